@@ -1,0 +1,162 @@
+"""Generation hooks shared by cookiecutter, copier and the dlstart CLI (standard library only).
+
+- `check_names` validates the project slug and package name before anything is written.
+- `post_generate` puts a fresh project under git (one first commit) and prints the next steps.
+
+Cookiecutter runs them through `templates/<framework>/hooks/*_gen_project.py`; copier through the
+validators and `_tasks` in `copier.yml` (written by tools/sync_templates.py from the same rules);
+dlstart imports this module directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+import re
+import shutil
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+SLUG_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+PACKAGE_PATTERN = r"^[a-z][a-z0-9_]*$"
+SHADOWED_NAMES = (
+    "torch",
+    "tensorflow",
+    "tf",
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "keras",
+    "numpy",
+    "onnx",
+    "onnxruntime",
+    "grain",
+    "orbax",
+    "test",
+    "tests",
+    "collections",
+    "copy",
+    "io",
+    "json",
+    "logging",
+    "math",
+    "os",
+    "queue",
+    "random",
+    "string",
+    "sys",
+    "time",
+    "types",
+    "typing",
+)
+SOFT_KEYWORDS = ("_", "case", "match", "type")
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+
+
+def package_name(slug: str) -> str:
+    return slug.replace("-", "_")
+
+
+def slug_error(slug: str) -> str | None:
+    if not slug:
+        return "the project name is empty once reduced to letters, digits and dashes"
+    if not re.match(SLUG_PATTERN, slug):
+        return (
+            f"project slug {slug!r} must start with a letter and hold only lowercase "
+            "letters, digits and single dashes"
+        )
+    return None
+
+
+def package_error(package: str) -> str | None:
+    if not package:
+        return "the package name is empty"
+    if not re.match(PACKAGE_PATTERN, package) or not package.isidentifier():
+        return (
+            f"package name {package!r} is not a Python identifier "
+            "(lowercase letters, digits and underscores, starting with a letter)"
+        )
+    if keyword.iskeyword(package) or package in SOFT_KEYWORDS:
+        return f"package name {package!r} is a Python keyword"
+    if package in SHADOWED_NAMES:
+        return f"package name {package!r} would shadow the module of the same name"
+    return None
+
+
+def check_names(slug: str, package: str) -> str | None:
+    """The first problem with a slug and package name, or None when both are valid."""
+    return slug_error(slug) or package_error(package)
+
+
+def _git(project: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+
+
+def init_git(project: Path) -> bool:
+    """`git init` and a first commit, unless git is missing or the folder is already in a repo."""
+    if shutil.which("git") is None:
+        return False
+    inside = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], cwd=project, capture_output=True
+    )
+    if inside.returncode == 0:
+        return False
+    _git(project, "init", "--quiet", "--initial-branch=main")
+    _git(project, "add", "--all")
+    _git(
+        project,
+        "-c", "user.name=dlstart",
+        "-c", "user.email=dlstart@users.noreply.github.com",
+        "commit", "--quiet", "--no-verify", "--message", "Start project from the dlstart template",
+    )
+    return True
+
+
+def next_steps(project: Path, package: str) -> str:
+    return "\n".join(
+        [
+            f"Created {project}. Next:",
+            f"  cd {project}",
+            "  make setup        # virtual environment from requirements/ for your hardware",
+            "  make sample       # a small dataset in the real on-disk format",
+            "  make train        # train; runs/<run>/ holds checkpoints and metrics",
+            f"  (the same commands: python -m {package}.data sample, python -m {package}.train)",
+        ]
+    )
+
+
+def post_generate(project: Path, package: str, quiet: bool = False) -> None:
+    init_git(project)
+    if not quiet:
+        print(next_steps(project, package))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check-names", help="validate a project slug and package name")
+    check.add_argument("slug")
+    check.add_argument("package")
+    post = sub.add_parser("post-gen", help="git init, first commit, next steps")
+    post.add_argument("project", type=Path)
+    post.add_argument("package")
+    args = parser.parse_args(argv)
+    if args.command == "check-names":
+        error = check_names(args.slug, args.package)
+        if error:
+            print(f"ERROR: {error}", file=sys.stderr)
+            return 1
+        return 0
+    post_generate(args.project.resolve(), args.package)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

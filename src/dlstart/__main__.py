@@ -1,0 +1,5 @@
+import sys
+
+from dlstart.cli import main
+
+sys.exit(main())

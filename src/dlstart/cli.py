@@ -1,0 +1,38 @@
+"""The `dlstart` command line: one subcommand per module in `dlstart.commands`.
+
+Each command module defines `add_parser(subparsers)` and `run(args) -> int`; heavy imports
+(copier, questionary) happen inside `run`, so `dlstart --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dlstart import __version__
+from dlstart.commands import COMMANDS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dlstart",
+        description=(
+            "Start deep-learning projects right: recommends PyTorch, TensorFlow or JAX for "
+            "your goals and hardware, generates a complete starter repository, and keeps it "
+            "up to date with template improvements."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"dlstart {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted: nothing was written.", file=sys.stderr)
+        return 130

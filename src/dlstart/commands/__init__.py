@@ -1,0 +1,5 @@
+"""Subcommands, in the order `dlstart --help` lists them."""
+
+from dlstart.commands import new
+
+COMMANDS = (new,)
