@@ -3,9 +3,9 @@
 - `check_names` validates the project slug and package name before anything is written.
 - `post_generate` puts a fresh project under git (one first commit) and prints the next steps.
 
-Cookiecutter runs them through `templates/<framework>/hooks/*_gen_project.py`; copier through the
-validators and `_tasks` in `copier.yml` (written by tools/sync_templates.py from the same rules);
-dlstart imports this module directly.
+Cookiecutter runs them as `hooks/cookiecutter/*_gen_project.py`, standalone copies of this module;
+copier through the validators and `_tasks` of `copier.yml`; tools/sync_templates.py writes both
+from this file. dlstart imports this module directly.
 """
 
 from __future__ import annotations
