@@ -54,6 +54,7 @@ SHADOWED_NAMES = (
     "typing",
 )
 SOFT_KEYWORDS = ("_", "case", "match", "type")
+FIRST_COMMIT = "Start project from the dlstart template"
 
 
 def slugify(name: str) -> str:
@@ -96,6 +97,16 @@ def check_names(slug: str, package: str) -> str | None:
     return slug_error(slug) or package_error(package)
 
 
+def _identity_args(project: Path) -> list[str]:
+    """`-c user.name/user.email` for a first commit where git has no identity configured."""
+    configured = subprocess.run(
+        ["git", "config", "user.email"], cwd=project, capture_output=True, text=True
+    )
+    if configured.stdout.strip():
+        return []
+    return ["-c", "user.name=dlstart", "-c", "user.email=dlstart@users.noreply.github.com"]
+
+
 def _git(project: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
 
@@ -113,9 +124,12 @@ def init_git(project: Path) -> bool:
     _git(project, "add", "--all")
     _git(
         project,
-        "-c", "user.name=dlstart",
-        "-c", "user.email=dlstart@users.noreply.github.com",
-        "commit", "--quiet", "--no-verify", "--message", "Start project from the dlstart template",
+        *_identity_args(project),
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "--message",
+        FIRST_COMMIT,
     )
     return True
 

@@ -128,9 +128,7 @@ QUESTIONS: tuple[Question, ...] = (
         help="Where training runs",
         choices=tuple(HARDWARE),
         default="cpu",
-        per_framework={
-            name: {"choices": fw.hardware} for name, fw in FRAMEWORKS.items()
-        },
+        per_framework={name: {"choices": fw.hardware} for name, fw in FRAMEWORKS.items()},
     ),
     Question(
         name="num_nodes",
