@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -23,10 +24,10 @@ from {{ cookiecutter.package_name }}.errors import exit_on_user_error
 from {{ cookiecutter.package_name }}.metrics import compute_metrics
 
 
-def predict(
-    model: keras.Model, dataset: tf.data.Dataset, strategy: tf.distribute.Strategy
-) -> tuple[np.ndarray, np.ndarray]:
-    """Outputs and targets of a whole dataset, each replica predicting its share of a batch."""
+def make_predictor(
+    model: keras.Model, strategy: tf.distribute.Strategy
+) -> Callable[[tf.data.Dataset], tuple[np.ndarray, np.ndarray]]:
+    """A function from a dataset to its outputs and targets, each replica predicting its share."""
 
     @tf.function(reduce_retracing=True)
     def step(batch: tuple[dict, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
@@ -35,17 +36,19 @@ def predict(
         )
         return strategy.gather(outputs, axis=0), strategy.gather(targets, axis=0)
 
-    results = [step(batch) for batch in strategy.experimental_distribute_dataset(dataset)]
-    return tuple(np.concatenate([r[i].numpy() for r in results]) for i in (0, 1))
+    def predict(dataset: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+        results = [step(batch) for batch in strategy.experimental_distribute_dataset(dataset)]
+        return tuple(np.concatenate([r[i].numpy() for r in results]) for i in (0, 1))
+
+    return predict
 
 
-def evaluate_split(
-    model: keras.Model,
+def split_metrics(
+    predict: Callable[[tf.data.Dataset], tuple[np.ndarray, np.ndarray]],
     dataset: tf.data.Dataset,
     preprocessor: Preprocessor,
-    strategy: tf.distribute.Strategy | None = None,
 ) -> dict[str, float]:
-    outputs, targets = predict(model, dataset, strategy or tf.distribute.get_strategy())
+    outputs, targets = predict(dataset)
     return compute_metrics(preprocessor.objective, outputs, targets, preprocessor.target_scale)
 
 
@@ -58,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     trained = load_trained(args.checkpoint)
     examples = load_split(trained.config.data, args.split)
     dataset = pipeline.evaluation_dataset(examples, trained.preprocessor, trained.config.data)
-    metrics = evaluate_split(trained.model, dataset, trained.preprocessor)
+    predict = make_predictor(trained.model, tf.distribute.get_strategy())
+    metrics = split_metrics(predict, dataset, trained.preprocessor)
     (trained.run.root / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"{trained.checkpoint} on {args.split} ({len(examples)} examples):")
     for name, value in metrics.items():

@@ -39,7 +39,7 @@ from {{ cookiecutter.package_name }}.data import (
     pipeline,
 )
 from {{ cookiecutter.package_name }}.errors import UserError, exit_on_user_error
-from {{ cookiecutter.package_name }}.evaluate import evaluate_split
+from {{ cookiecutter.package_name }}.evaluate import make_predictor, split_metrics
 from {{ cookiecutter.package_name }}.model import build_model
 from {{ cookiecutter.package_name }}.runs import Run
 
@@ -189,7 +189,8 @@ def _validator(
         return None
     examples = load_split(config.data, "val")
     dataset = pipeline.evaluation_dataset(examples, preprocessor, config.data)
-    return lambda: evaluate_split(model, dataset, preprocessor, strategy)
+    predict = make_predictor(model, strategy)
+    return lambda: split_metrics(predict, dataset, preprocessor)
 
 
 class Loop:
