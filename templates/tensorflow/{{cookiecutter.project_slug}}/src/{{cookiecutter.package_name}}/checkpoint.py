@@ -3,7 +3,7 @@
 Each checkpoint holds the model's weights and the optimizer's state (its step counter included),
 written every `trainer.checkpoint_every` steps and at the end; the newest
 `trainer.keep_checkpoints` are kept. A restarted run restores the newest one and carries on from
-its step. `preprocessor.json` sits beside them, so a checkpoint folder is self-contained.
+its step. The run's `config.yaml` and `preprocessor.json` rebuild the model they belong to.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def load_trained(path: Path) -> Trained:
     """The float32 model of the run holding `path`, with the weights of that checkpoint."""
     run = Run.containing(path)
     config = load_config(run.config_file)
-    preprocessor = Preprocessor.load(run.checkpoints / PREPROCESSOR_FILE)
+    preprocessor = Preprocessor.load(run.root / PREPROCESSOR_FILE)
     keras.config.set_dtype_policy("float32")
     model = build_model(config.model, preprocessor)
     return Trained(model, preprocessor, config, run, load_weights(model, path))

@@ -62,7 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     examples = load_split(trained.config.data, args.split)
     dataset = pipeline.evaluation_dataset(examples, trained.preprocessor, trained.config.data)
     predict = make_predictor(trained.model, tf.distribute.get_strategy())
+{%- if cookiecutter.task == "image" %}
+    with pipeline.data_errors():
+        metrics = split_metrics(predict, dataset, trained.preprocessor)
+{%- else %}
     metrics = split_metrics(predict, dataset, trained.preprocessor)
+{%- endif %}
     (trained.run.root / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"{trained.checkpoint} on {args.split} ({len(examples)} examples):")
     for name, value in metrics.items():

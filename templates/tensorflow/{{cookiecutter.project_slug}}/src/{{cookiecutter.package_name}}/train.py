@@ -2,7 +2,7 @@
 
     python -m {{ cookiecutter.package_name }}.train [--config FILE] [key=value ...]
 
-Writes `runs/<run.name>/`: the resolved `config.yaml`, `checkpoints/` (with `preprocessor.json`),
+Writes `runs/<run.name>/`: the resolved `config.yaml`, `preprocessor.json`, `checkpoints/`,
 `metrics.jsonl` and TensorBoard events. Restarting a run of the same name resumes from its newest
 checkpoint at the step it was written.
 
@@ -60,7 +60,7 @@ def train(config: Config) -> Run:
     preprocessor = _preprocessor(run, train_examples, config)
     if chief:
         run.prepare(config)
-        preprocessor.save(run.checkpoints / PREPROCESSOR_FILE)
+        preprocessor.save(run.root / PREPROCESSOR_FILE)
 
     steps_per_epoch = max(len(train_examples) // config.data.batch_size, 1)
     total_steps = config.trainer.max_steps
@@ -77,7 +77,7 @@ def train(config: Config) -> Run:
     start = int(optimizer.iterations.numpy())
     print(f"{devices.describe(strategy)}; {model.count_params():,} parameters")
     if resumed_from:
-        print(f"Resuming from {resumed_from} at step {start}")
+        print(f"Resumed from step {start} ({resumed_from})")
     if start >= total_steps:
         print(f"Already trained for {start} steps (trainer.max_steps={total_steps})")
         return run
@@ -101,7 +101,7 @@ def train(config: Config) -> Run:
 
 def _preprocessor(run: Run, train_examples: list[Example], config: Config) -> Preprocessor:
     """The run's saved preprocessing when resuming (the vocabulary must not change), else fitted."""
-    saved = run.checkpoints / PREPROCESSOR_FILE
+    saved = run.root / PREPROCESSOR_FILE
     if saved.is_file():
         return Preprocessor.load(saved)
     return Preprocessor.fit(train_examples, config.data)

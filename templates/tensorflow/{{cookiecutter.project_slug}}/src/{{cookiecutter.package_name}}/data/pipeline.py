@@ -38,6 +38,9 @@ from {{ cookiecutter.package_name }}.errors import DataError
 {%- endif %}
 
 SHUFFLE_BUFFER = 10_000
+{%- if cookiecutter.task == "image" %}
+UNREADABLE = "unreadable image"
+{%- endif %}
 
 
 def training_dataset(
@@ -100,12 +103,19 @@ def _examples(examples: list[Example], preprocessor: Preprocessor) -> tf.data.Da
 def _decoder(size: int):
     """Decode with the same Pillow code serving uses, so training and serving see equal pixels."""
 
-    def read(path: bytes) -> np.ndarray:
-        return load_image(Example(Path(path.decode())), size)
+    def read(path: bytes) -> tuple[np.ndarray, bool]:
+        # A failure comes back as a flag: an exception raised in here would reach the user as
+        # TensorFlow's log of a Python traceback. `data_errors` names the file instead.
+        try:
+            return load_image(Example(Path(path.decode())), size), True
+        except DataError:
+            return np.zeros((size, size, 3), np.float32), False
 
     def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        image = tf.numpy_function(read, [path], tf.float32, stateful=False)
-        return {"image": tf.ensure_shape(image, (size, size, 3))}, label
+        image, ok = tf.numpy_function(read, [path], (tf.float32, tf.bool), stateful=False)
+        with tf.control_dependencies([tf.debugging.Assert(ok, [UNREADABLE, path])]):
+            image = tf.ensure_shape(image, (size, size, 3))
+        return {"image": image}, label
 
     return decode
 
@@ -121,14 +131,15 @@ def _augment(inputs: dict[str, tf.Tensor], label: tf.Tensor):
 
 @contextmanager
 def data_errors() -> Iterator[None]:
-    """Turn an image that fails to decode inside tf.data back into a `DataError` naming it."""
+    """Stop with the `DataError` of an image that failed to decode inside tf.data."""
     try:
         yield
-    except tf.errors.OpError as error:
-        found = re.search(r"DataError: (.+?): (cannot decode image[^\n]*)", error.message)
+    except tf.errors.InvalidArgumentError as error:
+        found = re.search(rf"\[{UNREADABLE}\] \[(.+?)\]", error.message)
         if found is None:
             raise
-        raise DataError(found[1], found[2]) from None
+        load_image(Example(Path(found[1])), size=1)  # raises the DataError naming the file
+        raise
 {%- else %}
 
 
