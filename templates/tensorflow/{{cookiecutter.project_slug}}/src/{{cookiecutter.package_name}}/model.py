@@ -12,7 +12,8 @@ so the model has numeric inputs only and exports to LiteRT without TensorFlow-op
 output layer stays float32 under a mixed-precision policy.
 """
 {%- else -%}
-"""An MLP over standardised numeric features and one embedding per categorical column.
+"""An MLP (Dense, BatchNorm, ReLU, Dropout blocks) over standardised numeric features and one
+embedding per categorical column.
 
 Category ids come from the vocabularies fitted on the training split (`data/tabular.py`, id 0 is
 unknown), so the model has numeric inputs only and exports to LiteRT without TensorFlow-op
@@ -126,7 +127,8 @@ def _features(inputs: dict, config: ModelConfig, preprocessor: Preprocessor) -> 
         parts.append(layers.Embedding(cardinality, config.embedding_dim)(category_ids))
     x = layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
     for width in config.hidden:
-        x = layers.Dense(width, activation="relu")(x)
+        x = layers.Dense(width, use_bias=False)(x)
+        x = layers.Activation("relu")(layers.BatchNormalization()(x))
         x = layers.Dropout(config.dropout)(x)
     return x
 {%- endif %}
