@@ -26,19 +26,19 @@ for path in sys.argv[1:]:
 
 
 @pytest.fixture(scope="session", params=TASKS)
-def project(request: pytest.FixtureRequest, baked_project) -> Project:
+def tf_project(request: pytest.FixtureRequest, baked_project) -> Project:
     project = baked_project("tensorflow", request.param)
     project.module("data", "sample", "--out", "data/sample")
     return project
 
 
 @pytest.fixture(scope="session")
-def mirrored_run(project: Project) -> tuple[Path, str]:
+def mirrored_run(tf_project: Project) -> tuple[Path, str]:
     """Two steps under MirroredStrategy over two logical CPU devices: runs/mirrored."""
-    result = project.module(
-        "train", *quick_overrides(project.task, "mirrored", 2, "trainer.devices=2")
+    result = tf_project.module(
+        "train", *quick_overrides(tf_project.task, "mirrored", 2, "trainer.devices=2")
     )
-    return project.path / "runs" / "mirrored", result.stdout
+    return tf_project.path / "runs" / "mirrored", result.stdout
 
 
 def test_mirrored_strategy_over_two_cpu_devices_trains(mirrored_run: tuple[Path, str]) -> None:
@@ -49,17 +49,22 @@ def test_mirrored_strategy_over_two_cpu_devices_trains(mirrored_run: tuple[Path,
     assert all(math.isfinite(loss) for _, loss in losses)
 
 
-def test_export_layout_and_litert_files(project: Project, mirrored_run: tuple[Path, str]) -> None:
+def test_export_layout_and_litert_files(
+    tf_project: Project, mirrored_run: tuple[Path, str]
+) -> None:
     run, _ = mirrored_run
-    project.module("export", "--checkpoint", str(run))
+    tf_project.module("export", "--checkpoint", str(run))
     export = run / "export"
-    assert (export / "serving" / project.package / "1" / "saved_model.pb").is_file()
+    assert (export / "serving" / tf_project.package / "1" / "saved_model.pb").is_file()
     checks = {c["format"]: c for c in json.loads((export / "export.json").read_text())}
     assert set(checks) == {"savedmodel", "litert_float32", "litert_int8", "onnx"}
-    assert checks["litert_int8"]["bytes"] < checks["litert_float32"]["bytes"]
+    # The converter quantizes weight tensors of 1024+ elements: the tiny text and tabular
+    # models have none, the tiny CNN has some.
+    int8, float32 = checks["litert_int8"]["bytes"], checks["litert_float32"]["bytes"]
+    assert int8 < float32 if tf_project.task == "image" else int8 <= float32
     assert checks["litert_float32"]["tolerance"] < checks["litert_int8"]["tolerance"]
-    ops = project.run(
-        str(project.env.python),
+    ops = tf_project.run(
+        str(tf_project.env.python),
         "-c",
         LITERT_OPS,
         str(export / "model_float32.tflite"),
@@ -68,14 +73,14 @@ def test_export_layout_and_litert_files(project: Project, mirrored_run: tuple[Pa
     assert ops.strip() and "Flex" not in ops, ops
 
 
-def test_mixed_precision_with_xla_trains(project: Project) -> None:
-    if project.task != "tabular":
+def test_mixed_precision_with_xla_trains(tf_project: Project) -> None:
+    if tf_project.task != "tabular":
         pytest.skip("one task is enough: the precision and XLA code is task-independent")
     overrides = quick_overrides(
-        project.task, "bf16", 2, "trainer.precision=bf16", "trainer.compile=true"
+        tf_project.task, "bf16", 2, "trainer.precision=bf16", "trainer.compile=true"
     )
-    project.module("train", *overrides)
-    losses = train_losses(project.path / "runs" / "bf16")
+    tf_project.module("train", *overrides)
+    losses = train_losses(tf_project.path / "runs" / "bf16")
     assert len(losses) == 2 and all(math.isfinite(loss) for _, loss in losses)
 
 

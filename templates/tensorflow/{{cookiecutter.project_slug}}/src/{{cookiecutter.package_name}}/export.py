@@ -6,7 +6,8 @@ Writes `runs/<run>/export/`:
 
     serving/{{ cookiecutter.package_name }}/<version>/   SavedModel in TF Serving's layout; `serve.py` loads it
     model_float32.tflite      LiteRT (TFLite) for mobile and edge, float32
-    model_int8.tflite         LiteRT with dynamic-range int8 weights: about 4x smaller, less exact
+    model_int8.tflite         LiteRT with dynamic-range int8 weights (tensors of 1024+ values):
+                              about 4x smaller, less exact
     model.onnx                ONNX (through tf2onnx) for onnxruntime and other runtimes
     preprocessor.json         what turns raw requests into model inputs
     export.json               size and largest output difference of each artifact
