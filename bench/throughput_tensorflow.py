@@ -7,11 +7,14 @@ the project. In one process, alternating `--repeats` times:
 
 - project: the generated `train` command's own loop (`train.train(config)`), its samples/s read
   from its metrics.jsonl over the timed steps (logging windows of `--warmup` steps, the first
-  window, with tracing, dropped; validation is outside the windows);
+  window, with tracing, dropped), which time the calls running the steps: validation and
+  checkpoint writes are left out;
 - baseline: the same Keras model, batch and decoded images in a minimal `model.compile` +
-  `model.fit` over an in-memory tf.data pipeline, timed by a callback over the same steps.
+  `model.fit` over an in-memory tf.data pipeline, XLA as in the project (`trainer.compile`),
+  timed by a callback over the same steps.
 
-Also: the share of step time the project's input pipeline takes when iterated alone, and the
+Also: the share of step time the project's input pipeline (with its default augmentation)
+takes when iterated alone, and the
 size and batch-1 latency of the exported LiteRT float32 and int8 files.
 """
 
@@ -92,7 +95,8 @@ def _measure(modules: dict[str, ModuleType], project: Path, args: argparse.Names
         seconds = sum(args.warmup * args.batch_size / w["samples_per_sec"] for w in windows)
         project_rates.append(args.steps * args.batch_size / seconds)
         baseline_rates.append(_baseline(modules, config, args))
-    config = config_module.load_config(overrides=_overrides(project, args, "r0"))
+    augmented = [*_overrides(project, args, "r0"), "data.augment=true"]  # the project's default
+    config = config_module.load_config(overrides=augmented)
     data_seconds = _pipeline_seconds_per_batch(modules, config, args)
     litert = _litert(modules, project)
     return {
@@ -126,6 +130,7 @@ def _baseline(modules: dict[str, ModuleType], config, args: argparse.Namespace) 
     model.compile(
         optimizer=keras.optimizers.AdamW(config.optim.lr, weight_decay=config.optim.weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=config.trainer.compile,  # fit's "auto" means XLA, which the project leaves off
     )
     timer = _StepTimer(args.warmup)
     model.fit(dataset, steps_per_epoch=args.warmup + args.steps, callbacks=[timer], verbose=0)

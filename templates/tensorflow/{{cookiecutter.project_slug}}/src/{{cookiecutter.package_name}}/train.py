@@ -217,22 +217,23 @@ class Loop:
     ) -> None:
         trainer = self.config.trainer
         progress = tqdm(total=self.total_steps, initial=step, unit="step", disable=not self.chief)
-        loss_sum, steps_since_log, clock = 0.0, 0, time.perf_counter()
+        loss_sum, steps_since_log, seconds = 0.0, 0, 0.0  # since the last log line
         while step < self.total_steps:
             count = self._chunk(step)
+            start = time.perf_counter()
             loss = float(train_steps(batches, tf.constant(count)))
+            seconds += time.perf_counter() - start
             step += count
             progress.update(count)
             loss_sum, steps_since_log = loss_sum + loss * count, steps_since_log + count
             if step % self.config.log.every == 0 or step == self.total_steps:
-                elapsed = time.perf_counter() - clock
                 record = {
                     "loss": loss_sum / steps_since_log,
-                    "samples_per_sec": steps_since_log * self.config.data.batch_size / elapsed,
+                    "samples_per_sec": steps_since_log * self.config.data.batch_size / seconds,
                 }
                 progress.set_postfix(loss=f"{record['loss']:.4f}")
                 self._log("train", step, record)
-                loss_sum, steps_since_log, clock = 0.0, 0, time.perf_counter()
+                loss_sum, steps_since_log, seconds = 0.0, 0, 0.0
             if step % trainer.checkpoint_every == 0 or step == self.total_steps:
                 checkpoints.save(step)
             if validate and (step % self.steps_per_epoch == 0 or step == self.total_steps):
@@ -240,7 +241,6 @@ class Loop:
                 summary = "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
                 progress.write(f"step {step} val {summary}")
                 self._log("val", step, metrics)
-                clock = time.perf_counter()
         progress.close()
 
     def _chunk(self, step: int) -> int:
