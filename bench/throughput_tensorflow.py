@@ -14,8 +14,8 @@ the project. In one process, alternating `--repeats` times:
   timed by a callback over the same steps.
 
 Also: the share of step time the project's input pipeline (with its default augmentation)
-takes when iterated alone, and the
-size and batch-1 latency of the exported LiteRT float32 and int8 files.
+takes when iterated alone, and the size and batch-1 latency of the exported LiteRT float32 and
+int8 files.
 """
 
 from __future__ import annotations
