@@ -1,5 +1,5 @@
 """Subcommands, in the order `dlstart --help` lists them."""
 
-from dlstart.commands import adopt, new, update
+from dlstart.commands import adopt, doctor, new, update
 
-COMMANDS = (new, update, adopt)
+COMMANDS = (new, update, adopt, doctor)
