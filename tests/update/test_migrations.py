@@ -66,6 +66,14 @@ def test_rename_key_is_idempotent_and_leaves_existing_keys_alone() -> None:
     assert rename.rename_key(CONFIG, "trainer.max_epochs", "trainer.precision") == CONFIG
 
 
+def test_text_in_a_block_scalar_is_not_a_key() -> None:
+    text = "notes: |\n  max_epochs: stays text\nmax_epochs: 4\n"
+
+    assert rename.rename_key(text, "notes.max_epochs", "notes.epochs") == text
+    renamed = rename.rename_key(text, "max_epochs", "epochs")
+    assert renamed == "notes: |\n  max_epochs: stays text\nepochs: 4\n"
+
+
 def test_a_key_cannot_leave_its_section(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--key", "trainer.max_epochs=eval.max_epochs"],
