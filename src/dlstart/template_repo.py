@@ -24,13 +24,13 @@ from dlstart import gitutil, sources
 from dlstart.errors import UserError
 from dlstart.questions import CANONICAL_TEMPLATE_URL
 
-DESCRIBE = re.compile(r"^(?P<tag>.+)-(?P<count>\d+)-g(?P<hash>[0-9a-f]+)$")
+DESCRIBED = re.compile(r"^(?P<tag>.+)-(?P<count>\d+)-g(?P<hash>[0-9a-f]+)$")
 
 
 def parse_version(ref: str) -> Version | None:
     """The version of a tag or of `git describe` output (`v0.2.0-3-gabc1234`), as copier
     reads them."""
-    match = DESCRIBE.match(ref)
+    match = DESCRIBED.match(ref)
     text = f"{match['tag']}.post{match['count']}+g{match['hash']}" if match else ref
     try:
         return Version(text)

@@ -20,7 +20,7 @@ from dlstart.answers import typed
 from dlstart.errors import UserError
 from dlstart.project import Project, require_clean_git, require_versioned
 from dlstart.questions import USER_OWNED
-from dlstart.template_repo import TemplateRepo, parse_version
+from dlstart.template_repo import DESCRIBED, TemplateRepo, parse_version
 
 FIXED_ON_UPDATE = {
     "framework": "the project's code is written for {old}; start a new project with "
@@ -73,6 +73,7 @@ def update(
     changes = answer_changes(project, data or {})
     require_clean_git(project)
     current = _recorded_version(project)
+    _require_known(project, repo)
     target = repo.release(to) if to else repo.latest()
     if repo.releases[target] < current:
         raise UserError(
@@ -115,6 +116,17 @@ def _recorded_version(project: Project) -> Version:
             "release: generate projects from tagged releases so that they can be updated"
         )
     return version
+
+
+def _require_known(project: Project, repo: TemplateRepo) -> None:
+    """Refuse early when the merge base, the project's release, is missing from `repo`."""
+    version = project.version or ""
+    if not DESCRIBED.match(version) and version not in repo.releases:
+        raise UserError(
+            f"{project.name} comes from template {version}, which {repo.where} does not have "
+            f"(releases: {', '.join(repo.releases) or 'none'}); a checkout that lacks it "
+            "needs `git fetch --tags`"
+        )
 
 
 def _run_copier(project: Project, repo: TemplateRepo, ref: str, data: Mapping[str, Any]) -> None:

@@ -110,7 +110,7 @@ def test_check_exit_codes(
     assert cli("update", project, "--template", history.path) == 0
     commit_all(project, "update")
     assert cli("update", project, "--check", "--template", history.path) == 0
-    assert "up to date with template v0.2.0" in capsys.readouterr().out
+    assert "up to date: template v0.2.0, latest v0.2.0" in capsys.readouterr().out
 
 
 def test_answer_change_regenerates_what_depends_on_it(
@@ -169,6 +169,19 @@ def test_unknown_version_and_downgrade_are_refused(
     assert "downgrades are not supported" in capsys.readouterr().err
     assert cli("update", project, "--template", history.path, "--to", "0.2.0") == 0
     assert "up to date with template v0.2.0" in capsys.readouterr().out
+    assert snapshot(project) == before
+
+
+def test_release_missing_from_the_template_repository_is_refused(
+    project: Path, history: TemplateHistory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(project / ".copier-answers.yml", "_commit: v0.1.0", "_commit: v0.1.5")
+    commit_all(project)
+    before = snapshot(project)
+
+    assert cli("update", project, "--template", history.path) == 1
+
+    assert "comes from template v0.1.5, which the local checkout" in capsys.readouterr().err
     assert snapshot(project) == before
 
 

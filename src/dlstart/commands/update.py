@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 def report_status(proj: Project, status: Status) -> int:
     if not status.behind:
-        print(f"{proj.name} is up to date with template {status.latest}.")
+        print(f"{proj.name} is up to date: template {status.current}, latest {status.latest}.")
         return OK
     print(
         f"{proj.name} is at template {status.current}; {status.latest} is available: "
