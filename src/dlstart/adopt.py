@@ -59,22 +59,31 @@ def adopt(
     if not candidates:
         raise UserError(f"{repo.where} has no release tags (such as v0.1.0)")
     with tempfile.TemporaryDirectory(prefix="dlstart-adopt-") as scratch:
-        best: Comparison | None = None
-        for tag in candidates:
-            rendered = Path(scratch, tag)
-            repo.copy(rendered, tag, answers)
-            comparison = compare(rendered, project.path, tag)
-            if best is None or comparison.distance < best.distance:
-                best = comparison
-        assert best is not None
+        best = closest_release(repo, candidates, answers, project.path, Path(scratch))
         if not best.same:
+            where = f"release {best.version}" if version else "any release"
             raise UserError(
-                f"no file of the template matches {project.path} at "
-                f"{'release ' + best.version if version else 'any release'}: "
-                "is it a dlstart project, and are the answers right (--data key=value)?"
+                f"no file of the template matches {project.path} at {where}: is it a dlstart "
+                "project, and are the answers right (--data key=value)?"
             )
         shutil.copyfile(Path(scratch, best.version, ANSWERS_FILE), project.path / ANSWERS_FILE)
     return Adoption(best, answers, assumed)
+
+
+def closest_release(
+    repo: TemplateRepo,
+    candidates: list[str],
+    answers: Mapping[str, Any],
+    project: Path,
+    scratch: Path,
+) -> Comparison:
+    """The candidate whose rendering differs least from the project (the first among equals),
+    each rendered into `scratch/<tag>`."""
+    comparisons = []
+    for tag in candidates:
+        repo.copy(scratch / tag, tag, answers)
+        comparisons.append(compare(scratch / tag, project, tag))
+    return min(comparisons, key=lambda comparison: comparison.distance)
 
 
 def gather_answers(project: Project, data: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:

@@ -54,8 +54,6 @@ class Change:
             return "added"
         if "D" in self.code:
             return "deleted"
-        if "R" in self.code:
-            return "renamed"
         return "modified"
 
 
