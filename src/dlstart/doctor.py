@@ -19,14 +19,17 @@ from typing import Any
 from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
 
+from dlstart import _probe
 from dlstart.errors import UserError
 from dlstart.project import Project
 
-PROBE = Path(__file__).with_name("_probe.py")
-PROBE_MARKER = "DLSTART-PROBE "
 ENVIRONMENT_TIMEOUT = 60
-FRAMEWORK_OF_PACKAGE = {"torch": "pytorch", "tensorflow": "tensorflow",
-                        "tensorflow-cpu": "tensorflow", "jax": "jax"}
+FRAMEWORK_OF_PACKAGE = {
+    "torch": "pytorch",
+    "tensorflow": "tensorflow",
+    "tensorflow-cpu": "tensorflow",
+    "jax": "jax",
+}
 NEEDS = {
     "gpu": ("gpu", 1, "an NVIDIA GPU"),
     "multi_gpu": ("gpu", 2, "two or more NVIDIA GPUs"),
@@ -97,7 +100,7 @@ def run_probe(setup: Setup, what: str, timeout: float) -> dict[str, Any]:
     """The probe's JSON answer; raises RuntimeError with the reason when there is none."""
     try:
         result = subprocess.run(
-            [str(setup.python), "-c", PROBE.read_text(encoding="utf-8"), what],
+            [str(setup.python), "-c", Path(_probe.__file__).read_text(encoding="utf-8"), what],
             cwd=setup.project, capture_output=True, text=True, timeout=timeout,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
@@ -106,8 +109,8 @@ def run_probe(setup: Setup, what: str, timeout: float) -> dict[str, Any]:
     except OSError as error:
         raise RuntimeError(f"cannot run {setup.python}: {error.strerror}") from None
     for line in reversed(result.stdout.splitlines()):
-        if line.startswith(PROBE_MARKER):
-            return json.loads(line[len(PROBE_MARKER):])
+        if line.startswith(_probe.MARKER):
+            return json.loads(line.removeprefix(_probe.MARKER))
     errors = result.stderr.strip().splitlines()
     raise RuntimeError(errors[-1] if errors else f"exit status {result.returncode}")
 
@@ -116,8 +119,8 @@ def examine(setup: Setup, timeout: float) -> list[Finding]:
     try:
         env = run_probe(setup, "environment", ENVIRONMENT_TIMEOUT)
     except RuntimeError as error:
-        return [Finding(False, f"cannot run the interpreter {setup.python}: {error}",
-                        fix="pass the project's Python with --python PATH")]
+        problem = f"cannot run the interpreter {setup.python}: {error}"
+        return [Finding(False, problem, fix="pass the project's Python with --python PATH")]
     pins = read_pins(setup.requirements) if setup.requirements.is_file() else None
     framework = setup.framework or framework_from_pins(pins or [])
     findings = [check_python(setup, env["python"]), check_pins(setup, env, pins)]
@@ -200,8 +203,7 @@ def check_accelerators(setup: Setup, framework: str, timeout: float) -> Finding:
     try:
         seen = run_probe(setup, framework, timeout)
     except RuntimeError as error:
-        return Finding(False, f"the {framework} framework does not load: {error}",
-                       fix=setup.install)
+        return Finding(False, f"the {framework} framework does not load: {error}", fix=setup.install)
     devices = describe(seen)
     expected = setup.target if setup.target in (*NEEDS, "cpu") else setup.hardware
     if expected not in NEEDS:
