@@ -203,7 +203,8 @@ def check_accelerators(setup: Setup, framework: str, timeout: float) -> Finding:
     try:
         seen = run_probe(setup, framework, timeout)
     except RuntimeError as error:
-        return Finding(False, f"the {framework} framework does not load: {error}", fix=setup.install)
+        problem = f"the {framework} framework does not load: {error}"
+        return Finding(False, problem, fix=setup.install)
     devices = describe(seen)
     expected = setup.target if setup.target in (*NEEDS, "cpu") else setup.hardware
     if expected not in NEEDS:
