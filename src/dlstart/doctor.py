@@ -205,14 +205,12 @@ def check_accelerators(setup: Setup, framework: str, timeout: float) -> Finding:
     except RuntimeError as error:
         problem = f"the {framework} framework does not load: {error}"
         return Finding(False, problem, fix=setup.install)
-    devices = describe(seen)
+    sees = f"{seen['module']} {seen['version']} sees {describe(seen)}"
     expected = setup.target if setup.target in (*NEEDS, "cpu") else setup.hardware
     if expected not in NEEDS:
-        note = " (training on CPU as configured)" if seen["gpu"] == 0 else (
-            "; to train on it: `dlstart update --data hardware=gpu`")
-        return Finding(True, f"{seen['module']} {seen['version']} sees {devices}{note}")
+        hint = "; the project trains on CPU (`dlstart update --data hardware=gpu` to use it)"
+        return Finding(True, sees + (hint if seen["gpu"] else ""))
     kind, count, wanted = NEEDS[expected]
-    sees = f"{seen['module']} {seen['version']} sees {devices}"
     if seen[kind] < count:
         return Finding(
             False, f"{sees}; hardware {expected} needs {wanted}", fix=accelerator_fix(setup, kind)

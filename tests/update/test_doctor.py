@@ -122,8 +122,10 @@ def test_accelerators_against_the_hardware(
     assert "dlstart update --data gpus_per_node=2" in out
 
     (project / "requirements" / "cpu.txt").write_text("")
-    monkeypatch.setenv("STUB_GPUS", "0")
     assert cli("doctor", project, "--target", "cpu") == 0
+    assert "the project trains on CPU (`dlstart update --data hardware=gpu`" in (
+        capsys.readouterr().out
+    )
 
 
 def test_framework_that_does_not_load(
