@@ -19,6 +19,8 @@ from update_helpers import (
     status,
 )
 
+from dlstart.questions import CANONICAL_TEMPLATE_URL
+
 MODEL = "src/demo/model.py"
 
 
@@ -52,7 +54,10 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     assert "UU docs/train.md" in status(project)
     assert (project / MODEL).read_text() == "class Model:\n    layers = 12  # tuned\n"
     assert not any(line.endswith(MODEL) for line in status(project))
-    assert answers(project)["_commit"] == "v0.2.0"
+    recorded = (project / ".copier-answers.yml").read_text()
+    assert yaml.safe_load(recorded)["_commit"] == "v0.2.0"
+    assert f"_src_path: {CANONICAL_TEMPLATE_URL}\n" in recorded
+    assert str(history.path) not in recorded
     out = capsys.readouterr().out
     assert "from template v0.1.0 to v0.2.0" in out
     assert "conflict  docs/train.md" in out
