@@ -2,15 +2,18 @@
 
 Copier performs the three-way merge (the project's release rendered with its answers, the new
 release rendered with the new answers, and the project as committed). dlstart adds what a
-user needs around it: refusals that change nothing, user-owned files that stay put even when a
-release drops them, a rollback when the merge fails midway, and a summary of what changed.
+user needs around it: refusals that change nothing, files that stay put when a release drops
+them but they are the user's (user-owned, or edited), a rollback when the merge fails midway,
+and a summary of what changed.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from packaging.version import Version
@@ -44,7 +47,8 @@ class Outcome:
     old: str
     new: str
     changes: list[gitutil.Change] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)
+    kept_owned: list[str] = field(default_factory=list)
+    kept_edited: list[str] = field(default_factory=list)
 
     @property
     def conflicts(self) -> list[str]:
@@ -87,9 +91,10 @@ def update(
         target = old
     with _rollback_on_error(project):
         _run_copier(project, repo, target, changes)
-        kept = gitutil.deleted_matching(project.path, USER_OWNED)
-        gitutil.restore_paths(project.path, kept)
-    return Outcome(old, target, gitutil.changes(project.path), kept)
+        kept_owned = gitutil.deleted_matching(project.path, USER_OWNED)
+        gitutil.restore_paths(project.path, kept_owned)
+        kept_edited = _keep_edited_deletions(project, repo)
+    return Outcome(old, target, gitutil.changes(project.path), kept_owned, kept_edited)
 
 
 def answer_changes(project: Project, data: Mapping[str, str]) -> dict[str, Any]:
@@ -127,6 +132,28 @@ def _require_known(project: Project, repo: TemplateRepo) -> None:
             f"(releases: {', '.join(repo.releases) or 'none'}); a checkout that lacks it "
             "needs `git fetch --tags`"
         )
+
+
+def _keep_edited_deletions(project: Project, repo: TemplateRepo) -> list[str]:
+    """Put back the files the merge deleted (the new release dropped them) that the user had
+    edited; copier deletes them whatever their content. Renders the old release only when the
+    merge deleted something."""
+    deleted = [c.path for c in gitutil.changes(project.path) if c.code == " D"]
+    if not deleted:
+        return []
+    gitutil.restore_paths(project.path, deleted)
+    answers = {k: v for k, v in (project.answers or {}).items() if not k.startswith("_")}
+    with tempfile.TemporaryDirectory(prefix="dlstart-base-") as scratch:
+        base = Path(scratch, "base")
+        repo.copy(base, project.version or "", answers)
+        edited = [path for path in deleted if _differs(base / path, project.path / path)]
+    for path in set(deleted) - set(edited):
+        (project.path / path).unlink()
+    return edited
+
+
+def _differs(base: Path, mine: Path) -> bool:
+    return not base.is_file() or base.read_bytes() != mine.read_bytes()
 
 
 def _run_copier(project: Project, repo: TemplateRepo, ref: str, data: Mapping[str, Any]) -> None:

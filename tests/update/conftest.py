@@ -30,7 +30,8 @@ def copier_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def history(tmp_path_factory: pytest.TempPathFactory) -> TemplateHistory:
-    """Releases v0.1.0 and v0.2.0: v2 edits docs/*.md and the model, drops configs/example.yaml."""
+    """Releases v0.1.0 and v0.2.0: v2 edits docs/*.md and the model, drops configs/example.yaml,
+    docs/legacy.md and docs/obsolete.md."""
     repo = TemplateHistory(tmp_path_factory.mktemp("templates"))
     write_v1(repo)
     repo.release("v0.1.0")

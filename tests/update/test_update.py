@@ -40,9 +40,13 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     edit(project / "docs/setup.md", "setup step 2\n", "setup step 2, my way\n")
     edit(project / "docs/train.md", "train line 3\n", "train line 3, as I need it\n")
     (project / MODEL).write_text("class Model:\n    layers = 12  # tuned\n")
+    (project / "docs/legacy.md").write_text("How I still do things.\n")
     commit_all(project, "my edits")
 
     assert cli("update", project, "--template", history.path) == 3
+
+    assert (project / "docs/legacy.md").read_text() == "How I still do things.\n"
+    assert not (project / "docs/obsolete.md").exists()
 
     assert (project / "docs/faq.md").read_text() == "Q: version?\nA: two\n"
     setup = (project / "docs/setup.md").read_text()
@@ -62,6 +66,8 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     assert "from template v0.1.0 to v0.2.0" in out
     assert "conflict  docs/train.md" in out
     assert "modified  docs/faq.md" in out
+    assert "deleted   docs/obsolete.md" in out
+    assert "Kept docs/legacy.md: v0.2.0 no longer ships it, but you had edited it." in out
 
 
 def test_untouched_project_takes_the_new_release_whole(

@@ -98,6 +98,8 @@ def write_v1(history: TemplateHistory) -> None:
     history.write(f"{SHARED}/docs/setup.md", SETUP_V1)
     history.write(f"{SHARED}/docs/train.md", TRAIN_V1)
     history.write(f"{SHARED}/docs/faq.md", "Q: version?\nA: one\n")
+    history.write(f"{SHARED}/docs/legacy.md", "How things were done in v1.\n")
+    history.write(f"{SHARED}/docs/obsolete.md", "Soon gone.\n")
     history.write(f"{SHARED}/configs/default.yaml", DEFAULT_CONFIG)
     history.write(f"{SHARED}/configs/example.yaml", "trainer:\n  max_epochs: 3\n")
     history.write(SLURM_PATH, SLURM)
@@ -109,6 +111,8 @@ def write_v2(history: TemplateHistory) -> None:
     history.write(f"{SHARED}/docs/train.md", TRAIN_V2)
     history.write(f"{SHARED}/docs/faq.md", "Q: version?\nA: two\n")
     history.remove(f"{SHARED}/configs/example.yaml")
+    history.remove(f"{SHARED}/docs/legacy.md")
+    history.remove(f"{SHARED}/docs/obsolete.md")
     history.write(MODEL, "class Model:\n    layers = 2  # v2\n")
 
 

@@ -36,7 +36,8 @@ exit status:
 Files the template marks as yours (src/<package>/model.py, configs/*.yaml except
 configs/default.yaml) are never rewritten. Elsewhere, where you and the template changed the
 same lines, the file keeps both between `<<<<<<< before updating` and `>>>>>>> after updating`
-and `git status` lists it as conflicted.
+and `git status` lists it as conflicted. A file the new release drops is deleted only if you
+never edited it.
 """
 
 
@@ -103,8 +104,10 @@ def report_outcome(proj: Project, repo: TemplateRepo, outcome: Outcome) -> int:
         print(f"Updated {proj.name} from template {outcome.old} to {outcome.new} ({repo.where}):")
     for change in outcome.changes:
         print(f"  {change.kind:<9} {change.path}")
-    for path in outcome.kept:
+    for path in outcome.kept_owned:
         print(f"Kept {path}: it is yours, though {outcome.new} no longer ships it.")
+    for path in outcome.kept_edited:
+        print(f"Kept {path}: {outcome.new} no longer ships it, but you had edited it.")
     if any(change.kind == "deleted" for change in outcome.changes):
         print("Deleted files stay in git history: `git show HEAD:<path>` prints one.")
     if outcome.conflicts:
