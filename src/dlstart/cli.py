@@ -11,6 +11,7 @@ import sys
 
 from dlstart import __version__
 from dlstart.commands import COMMANDS
+from dlstart.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except UserError as error:
+        print(f"dlstart {args.command}: error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nInterrupted: nothing was written.", file=sys.stderr)
         return 130

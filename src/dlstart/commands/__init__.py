@@ -1,5 +1,5 @@
 """Subcommands, in the order `dlstart --help` lists them."""
 
-from dlstart.commands import new
+from dlstart.commands import new, recommend
 
-COMMANDS = (new,)
+COMMANDS = (new, recommend)

@@ -1,15 +1,117 @@
-"""`dlstart new`: ask, recommend a framework, generate a project. (Skeleton: see issue 2.)"""
+"""`dlstart new`: ask, recommend a framework, generate a project."""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from dlstart.questionnaire import NEW_KEYS, add_options
+
+DESCRIPTION = """\
+Generate a deep-learning project. On a terminal it asks for the project name, primary goal,
+task, training hardware (this machine's is detected and offered first) and your team's
+experience, prints the three frameworks ranked with the reasons, lets you take the
+recommendation or pick another, then asks the Python version. Every question has a flag; a
+flag given is not asked. Without a terminal, every answer must come from a flag, --answers or
+--yes: a missing one is an error naming its flag.
+
+The project is rendered with copier from dlstart's own templates (or --template) and records
+the template version in .copier-answers.yml, which `dlstart update` reads. A new folder gets a
+git repository with one first commit.
+"""
+
+EPILOG = """\
+examples:
+  dlstart new                      ask everything; the folder is named after the project
+  dlstart new vision --yes         the defaults and the recommended framework, no questions
+  dlstart new demo --yes --framework jax --task text
+  dlstart new demo --goal mobile --task image --hardware gpu --experience new \\
+      --framework tensorflow --python 3.11 < /dev/null
+  dlstart new demo --answers answers.yml --yes
+
+exit status: 0 generated; 1 the template failed to render (nothing was left behind);
+2 bad input or a refused destination (nothing was written); 130 interrupted (nothing written)
+"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("new", help="generate a new project")
-    parser.add_argument("dest", nargs="?", help="destination folder")
+    parser = subparsers.add_parser(
+        "new",
+        help="ask a few questions, recommend a framework, generate a starter project",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "dest",
+        nargs="?",
+        type=Path,
+        metavar="DEST",
+        help="folder to generate into (default: ./<project-slug>); it must be new or empty",
+    )
+    add_options(parser, NEW_KEYS)
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="generate into a DEST that is not empty: the project's files are added, every file "
+        "already there is kept as it is (never overwritten or deleted, and listed), and no git "
+        "repository is created",
+    )
+    parser.add_argument(
+        "--template",
+        metavar="SRC",
+        help="template to generate from: a git URL, or the path of a git repository whose root "
+        "holds copier.yml (default: the templates of this dlstart, offline)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from dlstart import generate, sources
+    from dlstart import questionnaire as q
+    from dlstart.questions import FRAMEWORKS
+
+    hooks = sources.load_hooks()
+    given = q.given_answers(args, NEW_KEYS)
+    if args.dest is not None:
+        generate.check_destination(args.dest, args.force)
+    source = sources.resolve_source(args.template)
+
+    def name_problem(name: str) -> str | None:
+        slug = hooks.slugify(name)
+        problem = hooks.check_names(slug, hooks.package_name(slug))
+        if problem is None and args.dest is None:
+            problem = generate.destination_problem(Path(slug), args.force)
+        return problem
+
+    default_name = args.dest.resolve().name if args.dest is not None else "My Project"
+    asker = q.TerminalAsker() if not args.yes and q.on_terminal() else None
+    flow = q.Flow(q.Resolver(given, asker, args.yes))
+    project = q.ask_project(flow, hooks, default_name, name_problem)
+
+    dest = args.dest if args.dest is not None else Path(project.project_slug)
+    fresh = not dest.exists() or not any(dest.iterdir())
+    print(f"Generating a {FRAMEWORKS[project.framework].title} project in {dest}")
+    try:
+        placement = generate.render(source, dest, project.template_data())
+    except generate.GenerationError as error:
+        print(f"error: the template failed to render; nothing was written.\n{error}",
+              file=sys.stderr)
+        return 1
+    for kept in placement.kept:
+        print(f"  kept your {kept} (the template's version was not written)")
+    _finish(hooks, dest.resolve(), project.package_name, fresh)
+    return 0
+
+
+def _finish(hooks: ModuleType, project: Path, package: str, fresh: bool) -> None:
+    """A first git commit in a folder that held nothing before, then the next steps."""
+    if fresh:
+        try:
+            hooks.init_git(project)
+        except subprocess.CalledProcessError as error:
+            print(f"warning: the project was generated, but git failed: {error}", file=sys.stderr)
+    print(hooks.next_steps(project, package))
