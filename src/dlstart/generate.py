@@ -22,7 +22,7 @@ from dlstart.sources import TemplateSource
 
 
 class GenerationError(Exception):
-    """Copier could not render the template; nothing was left behind."""
+    """The project could not be rendered or written; nothing was left behind."""
 
 
 def destination_problem(dest: Path, force: bool) -> str | None:
@@ -122,10 +122,14 @@ def render(source: TemplateSource, dest: Path, data: dict[str, Any]) -> Placemen
                 quiet=True,
             )
         except (Exception, SystemExit) as error:
-            raise GenerationError(f"{type(error).__name__}: {error}") from error
+            raise GenerationError(
+                f"the template failed to render ({type(error).__name__}: {error})"
+            ) from error
         try:
             _place(staging, dest, placement)
-        except BaseException:
+        except BaseException as error:
             placement.undo()
+            if isinstance(error, OSError):
+                raise GenerationError(f"could not write into {dest} ({error})") from error
             raise
     return placement

@@ -85,8 +85,8 @@ def detect(
         return Detected("multi_gpu", f"{len(gpus)} NVIDIA GPUs ({names})", len(gpus))
     if gpus:
         return Detected("gpu", f"NVIDIA {gpus[0].removeprefix('NVIDIA ')}", 1)
-    if (is_tpu_vm() if tpu is None else tpu):
+    if is_tpu_vm() if tpu is None else tpu:
         return Detected("tpu", "a Cloud TPU VM")
-    if (is_apple_silicon() if apple is None else apple):
+    if is_apple_silicon() if apple is None else apple:
         return Detected("apple", "Apple Silicon")
     return Detected("cpu", "no GPU or TPU found")

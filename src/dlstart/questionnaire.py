@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Protocol
 
 from dlstart import hardware as hw
@@ -32,6 +33,8 @@ FLAGS = {
     "framework": "--framework",
     "python_version": "--python",
 }
+NEW_KEYS = tuple(FLAGS)
+RECOMMEND_KEYS = ("goal", "hardware", "experience", "python_version")
 PYTHON_VERSIONS = tuple(sorted({v for fw in FRAMEWORKS.values() for v in fw.python_versions}))
 CHOICES: dict[str, dict[str, str]] = {
     "goal": rec.GOALS,
@@ -79,9 +82,7 @@ def add_options(
     group = parser.add_argument_group("answers (asked on a terminal when not given)")
     for key in keys:
         kind: dict[str, Any] = {"type": _count} if key in COUNTS else {"choices": CHOICES.get(key)}
-        group.add_argument(
-            FLAGS[key], dest=key, metavar=METAVARS.get(key), help=helps[key], **kind
-        )
+        group.add_argument(FLAGS[key], dest=key, metavar=METAVARS.get(key), help=helps[key], **kind)
     group.add_argument(
         "--answers",
         metavar="FILE",
@@ -138,9 +139,7 @@ def _read_answers_file(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
         raise UserError(f"--answers {path}: expected a mapping of answers, like 'task: text'")
     unknown = sorted(set(map(str, data)) - set(keys))
     if unknown:
-        raise UserError(
-            f"--answers {path}: unknown {', '.join(unknown)}; known: {', '.join(keys)}"
-        )
+        raise UserError(f"--answers {path}: unknown {', '.join(unknown)}; known: {', '.join(keys)}")
     return {key: check_value(key, value, f"--answers {path}") for key, value in data.items()}
 
 
@@ -235,13 +234,12 @@ def _options(choices: dict[str, str], allowed: tuple[str, ...] | None = None) ->
 class Flow:
     """The questions in order; follow-ups only where an earlier answer makes them relevant."""
 
-    def __init__(self, resolver: Resolver, detect: Callable[[], hw.Detected] = hw.detect):
+    def __init__(self, resolver: Resolver):
         self.r = resolver
-        self._detect = detect
 
     @cached_property
     def detected(self) -> hw.Detected:
-        return self._detect()
+        return hw.detect()
 
     def goal(self) -> str:
         return self.r.select("goal", "Primary goal", _options(rec.GOALS), rec.DEFAULT_GOAL)
@@ -255,35 +253,36 @@ class Flow:
         )
 
     def hardware(self, allowed: tuple[str, ...] | None = None) -> str:
-        if "hardware" in self.r.given:
+        """Asked with this machine's hardware as the default (if `allowed`, else CPU)."""
+        if "hardware" in self.r.given:  # no detection needed
             return self.r.given["hardware"]
         found = self.detected
         options = [
             Option(o.value, f"{o.title} (detected: {found.detail})")
-            if o.value == found.hardware else o
+            if o.value == found.hardware
+            else o
             for o in _options(HARDWARE, allowed)
         ]
         default = found.hardware if allowed is None or found.hardware in allowed else "cpu"
-        return self.r.select("hardware", f"Training hardware (detected: {found.detail})",
-                             options, default)
+        return self.r.select(
+            "hardware", f"Training hardware (detected: {found.detail})", options, default
+        )
 
     def counts(self, hardware: str) -> tuple[int | None, int | None]:
         """Machines and GPUs per machine, asked only for a cluster or several GPUs."""
         nodes = gpus = None
         if hardware == "cluster":
-            nodes = self.r.get("num_nodes", question("num_nodes").default,
-                               lambda a, d: a.count("Machines in the cluster", d))
+            nodes = self.r.get(
+                "num_nodes",
+                question("num_nodes").default,
+                lambda a, d: a.count("Machines in the cluster", d),
+            )
         if hardware in MULTI_DEVICE:
             default = question("gpus_per_node").default
             if "gpus_per_node" not in self.r.given and self.detected.gpu_count > 1:
                 default = self.detected.gpu_count
-            gpus = self.r.get("gpus_per_node", default,
-                              lambda a, d: a.count("GPUs per machine", d))
+            gpus = self.r.get("gpus_per_node", default, lambda a, d: a.count("GPUs per machine", d))
         return nodes, gpus
-
-
-NEW_KEYS = tuple(FLAGS)
-RECOMMEND_KEYS = ("goal", "hardware", "experience", "python_version")
 
 
 @dataclass(frozen=True)
@@ -306,16 +305,16 @@ class Project:
 
 
 def check_combination(given: dict[str, Any]) -> None:
-    """Refuse given answers that no template can take together."""
-    framework = given.get("framework")
-    if framework is None:
+    """Refuse given answers that contradict each other, before any question is asked."""
+    if "hardware" in given:
+        check_follow_ups(given, given["hardware"])
+    if "framework" not in given:
         return
-    for key in ("hardware", "python_version"):
-        offered = getattr(FRAMEWORKS[framework], "hardware" if key == "hardware" else
-                          "python_versions")
+    fw = FRAMEWORKS[given["framework"]]
+    for key, offered in (("hardware", fw.hardware), ("python_version", fw.python_versions)):
         if key in given and given[key] not in offered:
             raise UserError(
-                f"the {framework} template does not offer {FLAGS[key]} {given[key]} "
+                f"the {fw.name} template does not offer {FLAGS[key]} {given[key]} "
                 f"(it offers {', '.join(offered)})"
             )
 
@@ -324,11 +323,12 @@ def check_follow_ups(given: dict[str, Any], hardware: str) -> None:
     if "num_nodes" in given and hardware != "cluster":
         raise UserError(f"--nodes applies only to --hardware cluster, not {hardware}")
     if "gpus_per_node" in given and hardware not in MULTI_DEVICE:
-        raise UserError(f"--gpus-per-node applies only to --hardware multi_gpu or cluster, "
-                        f"not {hardware}")
+        raise UserError(
+            f"--gpus-per-node applies only to --hardware multi_gpu or cluster, not {hardware}"
+        )
 
 
-def recommend(flow: Flow, profile: rec.Profile, show: Callable[[str], None]) -> str:
+def choose_framework(flow: Flow, profile: rec.Profile, show: Callable[[str], None]) -> str:
     """Print the ranking (once every answer it needs is known), then take the recommendation
     or the framework the user picks."""
     scores = rec.rank(profile)
@@ -363,7 +363,7 @@ def ask_profile(flow: Flow) -> rec.Profile:
 
 def ask_project(
     flow: Flow,
-    hooks: Any,
+    hooks: ModuleType,
     default_name: str,
     name_problem: Callable[[str], str | None],
     show: Callable[[str], None] = print,
@@ -387,7 +387,7 @@ def ask_project(
     nodes, gpus = flow.counts(hardware)
     if framework is None:
         profile = rec.Profile(goal, hardware, flow.experience(), given.get("python_version"))
-        framework = recommend(flow, profile, show)
+        framework = choose_framework(flow, profile, show)
     fw = FRAMEWORKS[framework]
     python = flow.r.select(
         "python_version",

@@ -34,37 +34,57 @@ Weights = dict[str, tuple[int, str]]
 
 WEIGHTS: dict[tuple[str, str], Weights] = {
     ("goal", "research"): {
-        "pytorch": (4, "the research default: most papers' reference code and the largest "
-                       "pretrained-model ecosystem (Hugging Face), eager code you debug with pdb"),
+        "pytorch": (
+            4,
+            "the research default: most papers' reference code and the largest "
+            "pretrained-model ecosystem (Hugging Face), eager code you debug with pdb",
+        ),
         "jax": (2, "composable grad/jit/vmap for new methods; much of Google DeepMind's research"),
     },
     ("goal", "serving"): {
-        "tensorflow": (4, "TF Serving: a mature model server for SavedModels, with versioning "
-                          "and request batching"),
-        "pytorch": (2, "serves through torch.export or ONNX with ONNX Runtime or Triton; "
-                       "TorchServe is no longer actively maintained"),
+        "tensorflow": (
+            4,
+            "TF Serving: a mature model server for SavedModels, with versioning "
+            "and request batching",
+        ),
+        "pytorch": (
+            2,
+            "serves through torch.export or ONNX with ONNX Runtime or Triton; "
+            "TorchServe is no longer actively maintained",
+        ),
     },
     ("goal", "mobile"): {
-        "tensorflow": (4, "LiteRT (formerly TensorFlow Lite): the most mature on-device runtime, "
-                          "Android, iOS and microcontrollers, with quantization"),
+        "tensorflow": (
+            4,
+            "LiteRT (formerly TensorFlow Lite): the most mature on-device runtime, "
+            "Android, iOS and microcontrollers, with quantization",
+        ),
         "pytorch": (2, "ExecuTorch runs PyTorch models on device; younger than LiteRT"),
         "jax": (-1, "no on-device runtime of its own: converts through jax2tf to LiteRT"),
     },
     ("goal", "browser"): {
-        "tensorflow": (5, "TensorFlow.js runs (and trains) models in the browser, converted "
-                          "straight from SavedModel or Keras"),
+        "tensorflow": (
+            5,
+            "TensorFlow.js runs (and trains) models in the browser, converted "
+            "straight from SavedModel or Keras",
+        ),
         "pytorch": (1, "reaches the browser only by ONNX export to ONNX Runtime Web"),
         "jax": (-1, "no browser runtime: converts through jax2tf and the TF.js converter"),
     },
     ("goal", "scale"): {
-        "jax": (4, "jit with sharded arrays (GSPMD) scales one program from a chip to a pod; "
-                   "how Google trains its largest models"),
-        "pytorch": (3, "FSDP2, DTensor and torchrun train most open large models on GPU "
-                       "clusters"),
+        "jax": (
+            4,
+            "jit with sharded arrays (GSPMD) scales one program from a chip to a pod; "
+            "how Google trains its largest models",
+        ),
+        "pytorch": (3, "FSDP2, DTensor and torchrun train most open large models on GPU clusters"),
     },
     ("goal", "numerical"): {
-        "jax": (4, "a NumPy API with composable grad/jit/vmap and custom_vjp/custom_jvp "
-                   "for custom gradients"),
+        "jax": (
+            4,
+            "a NumPy API with composable grad/jit/vmap and custom_vjp/custom_jvp "
+            "for custom gradients",
+        ),
         "pytorch": (1, "torch.func transforms and autograd.Function for custom gradients"),
     },
     ("hardware", "tpu"): {
@@ -77,8 +97,11 @@ WEIGHTS: dict[tuple[str, str], Weights] = {
     ("experience", "new"): {
         "pytorch": (1, "Pythonic and eager, with the most tutorials and courses"),
         "tensorflow": (1, "Keras' fit() hides the training loop until you need it"),
-        "jax": (-1, "its functional style (pure functions, explicit random keys and state) "
-                    "is a steeper first step"),
+        "jax": (
+            -1,
+            "its functional style (pure functions, explicit random keys and state) "
+            "is a steeper first step",
+        ),
     },
     **{
         ("experience", name): {name: (3, f"your team already knows {fw.title.split(' ')[0]}")}
@@ -158,8 +181,9 @@ def format_ranking(profile: Profile, scores: list[Score]) -> str:
         mark = "   recommended" if place == 1 else ""
         lines.append(f"  {place}.  {title:<24} score {s.points:>2}{mark}")
         lines += [
-            textwrap.fill(reason, 96, initial_indent=f"      {points:+d}  ",
-                          subsequent_indent=" " * 10)
+            textwrap.fill(
+                reason, 96, initial_indent=f"      {points:+d}  ", subsequent_indent=" " * 10
+            )
             for points, reason in s.reasons
         ]
         if not s.reasons:

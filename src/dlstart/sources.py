@@ -92,8 +92,15 @@ def materialize(root: Path, version: str = __version__, cache: Path | None = Non
         shutil.copytree(root, work, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         _git(work, "init", "--quiet", "--initial-branch=main")
         _git(work, "add", "--all")
-        _git(work, "commit", "--quiet", "--no-verify", "--no-gpg-sign",
-             "--message", f"dlstart {version} templates")
+        _git(
+            work,
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--no-gpg-sign",
+            "--message",
+            f"dlstart {version} templates",
+        )
         _git(work, "tag", f"v{version}")
         try:
             work.rename(repo)

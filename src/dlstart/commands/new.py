@@ -32,7 +32,7 @@ examples:
       --framework tensorflow --python 3.11 < /dev/null
   dlstart new demo --answers answers.yml --yes
 
-exit status: 0 generated; 1 the template failed to render (nothing was left behind);
+exit status: 0 generated; 1 rendering or writing failed (nothing was left behind);
 2 bad input or a refused destination (nothing was written); 130 interrupted (nothing written)
 """
 
@@ -87,8 +87,12 @@ def run(args: argparse.Namespace) -> int:
             problem = generate.destination_problem(Path(slug), args.force)
         return problem
 
-    default_name = args.dest.resolve().name if args.dest is not None else "My Project"
     asker = q.TerminalAsker() if not args.yes and q.on_terminal() else None
+    default_name = "My Project"
+    if args.dest is not None:
+        default_name = args.dest.resolve().name
+        if asker is None:  # DEST names the project when there is no one to ask
+            given.setdefault("project_name", default_name)
     flow = q.Flow(q.Resolver(given, asker, args.yes))
     project = q.ask_project(flow, hooks, default_name, name_problem)
 
@@ -98,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         placement = generate.render(source, dest, project.template_data())
     except generate.GenerationError as error:
-        print(f"error: the template failed to render; nothing was written.\n{error}",
-              file=sys.stderr)
+        print(f"dlstart new: error: {error}; nothing was left behind", file=sys.stderr)
         return 1
     for kept in placement.kept:
         print(f"  kept your {kept} (the template's version was not written)")
