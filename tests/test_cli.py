@@ -67,3 +67,13 @@ def test_recommend_without_a_terminal(dlstart) -> None:
     assert result.code == 0
     first = next(line for line in result.out.splitlines() if line.lstrip().startswith("1."))
     assert "TensorFlow" in first
+
+
+def test_missing_answers_without_a_terminal_fail_instead_of_waiting(isolated) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dlstart", "new", "demo", "--framework", "jax"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--task" in result.stderr and "--hardware" in result.stderr
+    assert list(isolated.iterdir()) == []

@@ -187,6 +187,16 @@ def test_force_adds_the_project_and_keeps_every_existing_file(dlstart, isolated:
     assert answers_of(project)["framework"] == "pytorch"
     assert (project / "src" / "demo" / "__init__.py").is_file()
     assert not (project / ".git").exists()
+    assert list(project.glob(".dlstart-*")) == []
+
+
+def test_new_in_the_current_empty_folder(dlstart, isolated: Path) -> None:
+    result = dlstart("new", ".", "--yes", "--framework", "tensorflow")
+    assert result.code == 0, result.err
+    assert answers_of(isolated)["project_name"] == isolated.name
+    assert (isolated / "src" / isolated.name).is_dir()
+    assert commits(isolated) == ["Start project from the dlstart template"]
+    assert list(isolated.parent.glob(".dlstart-*")) == list(isolated.glob(".dlstart-*")) == []
 
 
 @pytest.mark.parametrize(

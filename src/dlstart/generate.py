@@ -64,10 +64,10 @@ class Placement:
 
 @contextmanager
 def _staging(dest: Path) -> Iterator[Path]:
-    """An empty folder named like `dest`, on the same file system (so moves are renames)."""
-    with tempfile.TemporaryDirectory(
-        dir=_nearest_existing(dest.parent), prefix=".dlstart-"
-    ) as temp:
+    """An empty folder named like `dest` on its file system (so moving is renaming): inside
+    `dest` when it exists, else beside it, where `dest` itself will be created."""
+    where = dest if dest.is_dir() else _nearest_existing(dest.parent)
+    with tempfile.TemporaryDirectory(dir=where, prefix=".dlstart-") as temp:
         yield Path(temp) / dest.name
 
 
@@ -108,28 +108,30 @@ def render(source: TemplateSource, dest: Path, data: dict[str, Any]) -> Placemen
     """
     import copier
 
+    dest = dest.absolute()
     placement = Placement()
-    with _staging(dest) as staging:
-        try:
-            copier.run_copy(
-                source.src,
-                staging,
-                data=data,
-                vcs_ref=source.vcs_ref,
-                defaults=True,
-                unsafe=True,
-                skip_tasks=True,
-                quiet=True,
-            )
-        except (Exception, SystemExit) as error:
-            raise GenerationError(
-                f"the template failed to render ({type(error).__name__}: {error})"
-            ) from error
-        try:
-            _place(staging, dest, placement)
-        except BaseException as error:
-            placement.undo()
-            if isinstance(error, OSError):
-                raise GenerationError(f"could not write into {dest} ({error})") from error
-            raise
+    try:
+        with _staging(dest) as staging:
+            try:
+                copier.run_copy(
+                    source.src,
+                    staging,
+                    data=data,
+                    vcs_ref=source.vcs_ref,
+                    defaults=True,
+                    unsafe=True,
+                    skip_tasks=True,
+                    quiet=True,
+                )
+            except (Exception, SystemExit) as error:
+                raise GenerationError(
+                    f"the template failed to render ({type(error).__name__}: {error})"
+                ) from error
+            try:
+                _place(staging, dest, placement)
+            except BaseException:
+                placement.undo()
+                raise
+    except OSError as error:
+        raise GenerationError(f"could not write into {dest} ({error})") from error
     return placement
