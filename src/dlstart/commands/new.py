@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from dlstart.questionnaire import NEW_KEYS, add_options
+from dlstart import questionnaire as q
+
+if TYPE_CHECKING:
+    from dlstart.sources import TemplateSource
 
 DESCRIPTION = """\
 Generate a deep-learning project. On a terminal it asks for the project name, primary goal,
@@ -52,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="DEST",
         help="folder to generate into (default: ./<project-slug>); it must be new or empty",
     )
-    add_options(parser, NEW_KEYS)
+    q.add_options(parser, q.NEW_KEYS)
     parser.add_argument(
         "--force",
         action="store_true",
@@ -71,14 +75,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dlstart import generate, sources
-    from dlstart import questionnaire as q
-    from dlstart.questions import FRAMEWORKS
 
     hooks = sources.load_hooks()
-    given = q.given_answers(args, NEW_KEYS)
+    given = q.given_answers(args, q.NEW_KEYS)
     if args.dest is not None:
         generate.check_destination(args.dest, args.force)
     source = sources.resolve_source(args.template)
+    project = _ask(args, hooks, given)
+    dest = args.dest if args.dest is not None else Path(project.project_slug)
+    return _generate(source, dest, project, hooks)
+
+
+def _ask(args: argparse.Namespace, hooks: ModuleType, given: dict) -> q.Project:
+    from dlstart import generate
 
     def name_problem(name: str) -> str | None:
         slug = hooks.slugify(name)
@@ -94,9 +103,13 @@ def run(args: argparse.Namespace) -> int:
         if asker is None:  # DEST names the project when there is no one to ask
             given.setdefault("project_name", default_name)
     flow = q.Flow(q.Resolver(given, asker, args.yes))
-    project = q.ask_project(flow, hooks, default_name, name_problem)
+    return q.ask_project(flow, hooks, default_name, name_problem)
 
-    dest = args.dest if args.dest is not None else Path(project.project_slug)
+
+def _generate(source: TemplateSource, dest: Path, project: q.Project, hooks: ModuleType) -> int:
+    from dlstart import generate
+    from dlstart.questions import FRAMEWORKS
+
     fresh = not dest.exists() or not any(dest.iterdir())
     print(f"Generating a {FRAMEWORKS[project.framework].title} project in {dest}")
     try:
@@ -106,15 +119,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for kept in placement.kept:
         print(f"  kept your {kept} (the template's version was not written)")
-    _finish(hooks, dest.resolve(), project.package_name, fresh)
-    return 0
-
-
-def _finish(hooks: ModuleType, project: Path, package: str, fresh: bool) -> None:
-    """A first git commit in a folder that held nothing before, then the next steps."""
-    if fresh:
+    if fresh:  # a first commit only in a folder that held nothing of the user's
         try:
-            hooks.init_git(project)
+            hooks.init_git(dest.resolve())
         except subprocess.CalledProcessError as error:
             print(f"warning: the project was generated, but git failed: {error}", file=sys.stderr)
-    print(hooks.next_steps(project, package))
+    print(hooks.next_steps(dest.resolve(), project.package_name))
+    return 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dlstart.questionnaire import RECOMMEND_KEYS, add_options
+from dlstart import questionnaire as q
+from dlstart import recommender as rec
 
 DESCRIPTION = """\
 Rank the three frameworks for your primary goal, training hardware and team experience, with
@@ -28,9 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_options(
+    q.add_options(
         parser,
-        RECOMMEND_KEYS,
+        q.RECOMMEND_KEYS,
         {
             "python_version": "only rank frameworks whose template offers this Python version",
             "yes": "ask nothing: take the defaults",
@@ -40,11 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dlstart import questionnaire as q
-    from dlstart import recommender as rec
-
     asker = q.TerminalAsker() if not args.yes and q.on_terminal() else None
-    given = q.given_answers(args, RECOMMEND_KEYS)
+    given = q.given_answers(args, q.RECOMMEND_KEYS)
     profile = q.ask_profile(q.Flow(q.Resolver(given, asker, args.yes)))
     print(rec.format_ranking(profile, rec.rank(profile)))
     return 0
