@@ -1,9 +1,9 @@
 """Render a project with copier, then move it into its destination without touching what was there.
 
-Copier renders into an empty staging folder next to the destination. Only a complete render is
-moved into place: renamed when the destination is new, file by file when it already exists (a
-file that exists there is kept, never overwritten). A failure or Ctrl-C at any point removes
-what this run created and nothing else.
+Copier renders into an empty staging folder on the destination's file system. Only a complete
+render is moved into place: renamed when the destination is new, file by file when it already
+exists (a file that exists there is kept, never overwritten). A failure or Ctrl-C at any point
+removes what this run created and nothing else.
 """
 
 from __future__ import annotations
@@ -41,10 +41,9 @@ def check_destination(dest: Path, force: bool) -> None:
         raise UserError(problem)
 
 
-def _nearest_existing(path: Path) -> Path:
-    while not path.exists():
-        path = path.parent
-    return path
+def _missing_dirs(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist, outermost first."""
+    return [p for p in reversed((path, *path.parents)) if not p.exists()]
 
 
 @dataclass
@@ -66,24 +65,16 @@ class Placement:
 def _staging(dest: Path) -> Iterator[Path]:
     """An empty folder named like `dest` on its file system (so moving is renaming): inside
     `dest` when it exists, else beside it, where `dest` itself will be created."""
-    where = dest if dest.is_dir() else _nearest_existing(dest.parent)
+    where = next(p for p in (dest, *dest.parents) if p.is_dir())
     with tempfile.TemporaryDirectory(dir=where, prefix=".dlstart-") as temp:
         yield Path(temp) / dest.name
 
 
-def _make_dirs(path: Path, placement: Placement) -> None:
-    missing = []
-    while not path.exists():
-        missing.append(path)
-        path = path.parent
-    for folder in reversed(missing):
-        folder.mkdir()
-        placement.created.append(folder)
-
-
 def _place(rendered: Path, dest: Path, placement: Placement) -> None:
     if not dest.exists():
-        _make_dirs(dest.parent, placement)
+        for folder in _missing_dirs(dest.parent):
+            folder.mkdir()
+            placement.created.append(folder)
         rendered.rename(dest)
         placement.created.append(dest)
         return
