@@ -18,10 +18,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlstart",
         description=(
-            "Start deep-learning projects right: recommends PyTorch, TensorFlow or JAX for "
-            "your goals and hardware, generates a complete starter repository, and keeps it "
+            "Start deep-learning projects right: recommends PyTorch, TensorFlow or JAX for\n"
+            "your goals and hardware, generates a complete starter repository, and keeps it\n"
             "up to date with template improvements."
         ),
+        epilog=(
+            "examples:\n"
+            "  dlstart new                  answer a few questions, get a project\n"
+            "  dlstart new demo --yes       the recommended framework and defaults, no questions\n"
+            "  dlstart recommend --goal mobile --hardware gpu --experience new\n"
+            "  dlstart COMMAND --help       every option of a command"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dlstart {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
