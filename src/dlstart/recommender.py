@@ -16,8 +16,8 @@ from dlstart.questions import FRAMEWORKS, HARDWARE
 GOALS = {
     "research": "research prototyping",
     "serving": "production API serving",
-    "mobile": "mobile / edge devices",
-    "browser": "in the browser",
+    "mobile": "mobile / edge deployment",
+    "browser": "in-browser deployment",
     "scale": "large-scale multi-node training",
     "numerical": "scientific / numerical computing with custom gradients",
 }
