@@ -94,9 +94,7 @@ def gather_answers(project: Project, data: Mapping[str, str]) -> tuple[dict[str,
     missing = [key for key in STRUCTURAL if key not in found]
     if missing:
         flags = " ".join(f"--data {key}=..." for key in missing)
-        raise UserError(
-            f"{project.name}: cannot tell its {', '.join(missing)}; give them: {flags}"
-        )
+        raise UserError(f"{project.name}: cannot tell its {', '.join(missing)}; give them: {flags}")
     framework = found["framework"]
     answers = {"framework": typed(framework, "framework", framework)}
     for q in QUESTIONS:

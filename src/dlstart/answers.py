@@ -57,7 +57,5 @@ def typed(framework: str, key: str, value: Any) -> Any:
     value = str(value)
     choices = question.choices_for(framework)
     if choices and value not in choices:
-        raise UserError(
-            f"{key} {value!r}: the {framework} template offers {', '.join(choices)}"
-        )
+        raise UserError(f"{key} {value!r}: the {framework} template offers {', '.join(choices)}")
     return value

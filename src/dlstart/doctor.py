@@ -101,7 +101,10 @@ def run_probe(setup: Setup, what: str, timeout: float) -> dict[str, Any]:
     try:
         result = subprocess.run(
             [str(setup.python), "-c", Path(_probe.__file__).read_text(encoding="utf-8"), what],
-            cwd=setup.project, capture_output=True, text=True, timeout=timeout,
+            cwd=setup.project,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )
     except subprocess.TimeoutExpired:
@@ -179,7 +182,8 @@ def check_pins(setup: Setup, env: dict[str, Any], pins: list[Requirement] | None
     if pins is None:
         available = sorted(p.stem for p in (setup.project / "requirements").glob("*.txt"))
         return Finding(
-            False, f"no {relative} for target {setup.target}",
+            False,
+            f"no {relative} for target {setup.target}",
             fix=f"choose a target with --target ({', '.join(available) or 'none found'})",
         )
     problems = []
@@ -194,8 +198,10 @@ def check_pins(setup: Setup, env: dict[str, Any], pins: list[Requirement] | None
     if not problems:
         return Finding(True, f"{len(pins)} packages match {relative}")
     return Finding(
-        False, f"{len(problems)} of {len(pins)} packages differ from {relative}",
-        details=problems, fix=setup.install,
+        False,
+        f"{len(problems)} of {len(pins)} packages differ from {relative}",
+        details=problems,
+        fix=setup.install,
     )
 
 
@@ -218,7 +224,8 @@ def check_accelerators(setup: Setup, framework: str, timeout: float) -> Finding:
     per_node = setup.gpus_per_node
     if expected in ("multi_gpu", "cluster") and per_node and seen[kind] < per_node:
         return Finding(
-            False, f"{sees}; the project launches {per_node} per machine",
+            False,
+            f"{sees}; the project launches {per_node} per machine",
             fix=f"`dlstart update --data gpus_per_node={seen[kind]}`, or run on a machine "
             f"with {per_node}",
         )
@@ -240,9 +247,11 @@ def describe(seen: dict[str, Any]) -> str:
 def accelerator_fix(setup: Setup, kind: str) -> str:
     build = f"the accelerator build of the framework (`{setup.install}`)"
     if kind == "gpu":
-        return (f"check the driver with `nvidia-smi` and that {build} is installed; on a "
-                "cluster, run doctor on a compute node (e.g. `srun --gpus=1 dlstart doctor`); "
-                "to check a CPU setup instead: --target cpu")
+        return (
+            f"check the driver with `nvidia-smi` and that {build} is installed; on a "
+            "cluster, run doctor on a compute node (e.g. `srun --gpus=1 dlstart doctor`); "
+            "to check a CPU setup instead: --target cpu"
+        )
     if kind == "tpu":
         return f"run on a TPU VM with {build}; to check a CPU setup instead: --target cpu"
     return f"run on Apple Silicon macOS with {build}; to check a CPU setup instead: --target cpu"

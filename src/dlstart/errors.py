@@ -1,5 +1,6 @@
-"""The one exception the CLI reports as a plain message, without a traceback."""
+"""The error every command raises for bad input or a refused action: the CLI prints its message
+(no traceback) and exits with status 2."""
 
 
 class UserError(Exception):
-    """Bad input or a state dlstart refuses to act on; the message says what to do."""
+    """A problem the user can fix; the message says what it is and how."""

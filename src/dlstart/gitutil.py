@@ -60,7 +60,13 @@ class Change:
 def changes(project: Path) -> list[Change]:
     """Uncommitted changes under `project`, untracked files included, paths relative to it."""
     out = git(
-        "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "--", ".",
+        "status",
+        "--porcelain",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+        "--",
+        ".",
         cwd=project,
     ).stdout
     prefix = git("rev-parse", "--show-prefix", cwd=project).stdout.strip()

@@ -18,7 +18,9 @@ def bake(history: TemplateHistory, version: str, dest: Path, **answers: str) -> 
     run_git("worktree", "add", "--quiet", "--detach", str(checkout), version, cwd=history.path)
     try:
         baked = cookiecutter(
-            str(checkout / "templates/pytorch"), no_input=True, output_dir=str(dest),
+            str(checkout / "templates/pytorch"),
+            no_input=True,
+            output_dir=str(dest),
             extra_context={"project_name": "Baked", **answers},
         )
     finally:
@@ -43,7 +45,9 @@ def test_adopt_detects_the_release_then_update_works(
     assert recorded["_commit"] == "v0.1.0"
     assert recorded["_src_path"] == CANONICAL_TEMPLATE_URL
     assert (recorded["framework"], recorded["task"], recorded["project_name"]) == (
-        "pytorch", "text", "Baked"
+        "pytorch",
+        "text",
+        "Baked",
     )
     out = capsys.readouterr().out
     assert "Adopted baked as template v0.1.0" in out
@@ -69,13 +73,28 @@ def test_adopt_placeholder_without_answers_needs_the_structural_ones(
     assert "--data framework=... --data task=... --data hardware=..." in err
     assert (project / ".copier-answers.yml").read_text() == placeholder
 
-    code = cli("adopt", project, "--template", history.path, "--version", "0.2.0",
-               "--data", "framework=pytorch", "--data", "task=image", "--data", "hardware=gpu",
-               "--data", "project_name=Baked")
+    code = cli(
+        "adopt",
+        project,
+        "--template",
+        history.path,
+        "--version",
+        "0.2.0",
+        "--data",
+        "framework=pytorch",
+        "--data",
+        "task=image",
+        "--data",
+        "hardware=gpu",
+        "--data",
+        "project_name=Baked",
+    )
     assert code == 0
     recorded = answers(project)
     assert (recorded["_commit"], recorded["hardware"], recorded["package_name"]) == (
-        "v0.2.0", "gpu", "baked"
+        "v0.2.0",
+        "gpu",
+        "baked",
     )
     assert "Assumed the defaults for description" in capsys.readouterr().out
     commit_all(project, "adopt")
@@ -102,8 +121,18 @@ def test_adopt_refuses_what_the_template_does_not_match(
     other.mkdir()
     (other / "main.py").write_text("print('not from dlstart')\n")
 
-    code = cli("adopt", other, "--template", history.path,
-               "--data", "framework=pytorch", "--data", "task=image", "--data", "hardware=cpu")
+    code = cli(
+        "adopt",
+        other,
+        "--template",
+        history.path,
+        "--data",
+        "framework=pytorch",
+        "--data",
+        "task=image",
+        "--data",
+        "hardware=cpu",
+    )
 
     assert code == 1
     assert "no file of the template matches" in capsys.readouterr().err

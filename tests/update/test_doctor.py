@@ -17,7 +17,7 @@ from update_helpers import cli
 from dlstart.doctor import project_python
 
 PYTHON = ".".join(platform.python_version_tuple()[:2])
-STUB_TORCH = '''\
+STUB_TORCH = """\
 import os
 import time
 
@@ -34,7 +34,7 @@ class cuda:
 
 class backends:
     pass
-'''
+"""
 
 
 @pytest.fixture
@@ -60,8 +60,7 @@ def fake_project(
     (project / "requirements" / f"{hardware}.txt").write_text(
         "-r base.txt\n"
         f"PyYAML=={metadata.version('pyyaml')}\n"
-        'never-installed==1.0 ; python_version < "3.0"\n'
-        + pins
+        'never-installed==1.0 ; python_version < "3.0"\n' + pins
     )
     return project
 
@@ -85,7 +84,9 @@ def test_every_mismatch_is_reported_with_a_fix(
 ) -> None:
     other_python = f"3.{sys.version_info.minor + 1}"
     project = fake_project(
-        tmp_path, hardware="gpu", python=other_python,
+        tmp_path,
+        hardware="gpu",
+        python=other_python,
         pins="pyyaml-include-nothing==1.0\npackaging>=99\n",
     )
 

@@ -77,7 +77,9 @@ def test_text_in_a_block_scalar_is_not_a_key() -> None:
 def test_a_key_cannot_leave_its_section(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--key", "trainer.max_epochs=eval.max_epochs"],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "within its section" in result.stderr
@@ -94,9 +96,18 @@ def test_script_moves_files_and_renames_keys_in_every_config(tmp_path: Path) -> 
     (tmp_path / ".copier-answers.yml").write_text("package_name: pkg\n")
 
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--key", "trainer.max_epochs=trainer.epochs",
-         "--file", "src/{package_name}/model.py=src/{package_name}/network.py"],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--key",
+            "trainer.max_epochs=trainer.epochs",
+            "--file",
+            "src/{package_name}/model.py=src/{package_name}/network.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     )
 
     assert (tmp_path / "src/pkg/network.py").read_text() == "mine\n"

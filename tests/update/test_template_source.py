@@ -20,7 +20,10 @@ def test_redirect_makes_git_read_the_checkout_for_the_canonical_url(
     env = git_redirect_env(history.path)
     tags = subprocess.run(
         ["git", "ls-remote", "--tags", CANONICAL_TEMPLATE_URL],
-        env={**os.environ, **env}, capture_output=True, text=True, check=True,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "refs/tags/v0.1.0" in tags and "refs/tags/v0.2.0" in tags
 

@@ -130,8 +130,18 @@ def test_answer_change_regenerates_what_depends_on_it(
     project = generate(history, tmp_path / "demo", "v0.2.0", hardware="gpu")
     assert not (project / "scripts/slurm.sbatch").exists()
 
-    code = cli("update", project, "--template", history.path,
-               "--data", "hardware=cluster", "--data", "num_nodes=4", "--data", "gpus_per_node=2")
+    code = cli(
+        "update",
+        project,
+        "--template",
+        history.path,
+        "--data",
+        "hardware=cluster",
+        "--data",
+        "num_nodes=4",
+        "--data",
+        "gpus_per_node=2",
+    )
 
     assert code == 0
     assert (project / "scripts/slurm.sbatch").read_text() == (
@@ -139,7 +149,9 @@ def test_answer_change_regenerates_what_depends_on_it(
     )
     recorded = answers(project)
     assert (recorded["hardware"], recorded["num_nodes"], recorded["_commit"]) == (
-        "cluster", 4, "v0.2.0"
+        "cluster",
+        4,
+        "v0.2.0",
     )
     assert "Regenerated demo at template v0.2.0" in capsys.readouterr().out
     assert "?? scripts/slurm.sbatch" in status(project)
@@ -251,9 +263,7 @@ def test_failed_update_puts_the_project_back(
     assert status(project) == []
 
 
-def test_project_in_a_subfolder_of_a_repository(
-    history: TemplateHistory, tmp_path: Path
-) -> None:
+def test_project_in_a_subfolder_of_a_repository(history: TemplateHistory, tmp_path: Path) -> None:
     monorepo = tmp_path / "mono"
     monorepo.mkdir()
     run_git("init", "--quiet", cwd=monorepo)

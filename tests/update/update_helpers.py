@@ -65,8 +65,9 @@ class TemplateHistory:
             source, target = ROOT / relative, path / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             if source.is_dir():
-                shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(
-                    "__pycache__"))
+                shutil.copytree(
+                    source, target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+                )
             else:
                 shutil.copy2(source, target)
         run_git("init", "--quiet", "--initial-branch=main", cwd=path)
@@ -86,7 +87,9 @@ class TemplateHistory:
 
     def release(self, tag: str) -> None:
         subprocess.run(
-            [sys.executable, "tools/sync_templates.py"], cwd=self.path, check=True,
+            [sys.executable, "tools/sync_templates.py"],
+            cwd=self.path,
+            check=True,
             capture_output=True,
         )
         run_git("add", "--all", cwd=self.path)

@@ -13,14 +13,19 @@ from dlstart.errors import UserError
 
 def add_project_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "path", nargs="?", type=Path, default=Path("."),
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("."),
         help="the generated project (default: the current folder)",
     )
 
 
 def add_template_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--template", type=Path, metavar="PATH",
+        "--template",
+        type=Path,
+        metavar="PATH",
         help="read the templates from this git checkout of dlstart instead of the repository "
         "the project records (works offline; the project keeps recording the repository URL)",
     )
@@ -28,7 +33,11 @@ def add_template_option(parser: argparse.ArgumentParser) -> None:
 
 def add_data_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument(
-        "--data", action="append", default=[], metavar="KEY=VALUE", help=help,
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help,
     )
 
 

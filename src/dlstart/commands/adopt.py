@@ -28,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_project_argument(parser)
     parser.add_argument(
-        "--version", metavar="VERSION",
+        "--version",
+        metavar="VERSION",
         help="the template release the project was baked from, e.g. v0.2.0 "
         "(default: detect it by rendering each release and comparing)",
     )

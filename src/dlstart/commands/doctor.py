@@ -21,17 +21,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_project_argument(parser)
     parser.add_argument(
-        "--python", type=Path, metavar="PATH",
+        "--python",
+        type=Path,
+        metavar="PATH",
         help="the interpreter to check (default: the project's .venv, else the one running "
         "dlstart)",
     )
     parser.add_argument(
-        "--target", metavar="TARGET",
+        "--target",
+        metavar="TARGET",
         help="the requirements/<TARGET>.txt to check and the hardware to expect, e.g. cpu in "
         "CI (default: the project's hardware answer)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=60, metavar="SECONDS",
+        "--timeout",
+        type=float,
+        default=60,
+        metavar="SECONDS",
         help="how long importing the framework may take (default: 60)",
     )
     parser.set_defaults(run=run)

@@ -51,7 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_project_argument(parser)
     parser.add_argument(
-        "--to", metavar="VERSION",
+        "--to",
+        metavar="VERSION",
         help="the template release to update to, e.g. v0.3.0 (default: the latest)",
     )
     add_data_option(
@@ -61,7 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_template_option(parser)
     parser.add_argument(
-        "--check", action="store_true",
+        "--check",
+        action="store_true",
         help="only report whether a newer release exists: exit status 0 when up to date, "
         "2 when an update is available (for CI); changes nothing",
     )
