@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from dlstart import __version__
+from dlstart import __version__, gitutil
 from dlstart.errors import UserError
 from dlstart.questions import CANONICAL_TEMPLATE_URL
 
@@ -57,13 +57,6 @@ def load_hooks() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def is_git_root(path: Path) -> bool:
-    result = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True
-    )
-    return result.returncode == 0 and Path(result.stdout.strip()).resolve() == path.resolve()
 
 
 def cache_dir() -> Path:
@@ -116,7 +109,7 @@ def default_source() -> TemplateSource:
     root = template_root()
     if shutil.which("git") is None:
         raise UserError("git is needed to record the template version; install git")
-    if is_git_root(root):
+    if gitutil.is_repo_root(root):
         return TemplateSource(str(root), "HEAD")
     return TemplateSource(str(materialize(root)), f"v{__version__}")
 
@@ -130,7 +123,7 @@ def resolve_source(template: str | None) -> TemplateSource:
     path = Path(template).expanduser().resolve()
     if not (path / "copier.yml").is_file():
         raise UserError(f"--template {template}: no copier.yml at the root of {path}")
-    if not is_git_root(path):
+    if not gitutil.is_repo_root(path):
         raise UserError(
             f"--template {template}: {path} is not the root of a git repository; "
             "dlstart update needs a versioned template (git init, commit, tag)"
