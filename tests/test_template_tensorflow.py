@@ -13,7 +13,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness import TASKS, Project, free_port, quick_overrides, read_metrics, train_losses
+
+from .harness import (
+    TASKS,
+    TEMPLATES,
+    Project,
+    answers,
+    free_port,
+    quick_overrides,
+    read_metrics,
+    train_losses,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -124,8 +134,6 @@ LAUNCHERS = {
 
 @pytest.mark.parametrize("hardware", sorted(LAUNCHERS))
 def test_each_hardware_gets_its_launchers(cookies, hardware: str) -> None:
-    from harness import TEMPLATES, answers
-
     result = cookies.bake(
         extra_context=answers("image", hardware=hardware), template=str(TEMPLATES / "tensorflow")
     )
