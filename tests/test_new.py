@@ -73,12 +73,12 @@ def test_answers_file_with_flags_overriding_it(dlstart, isolated: Path) -> None:
     )
     result = dlstart("new", "--answers", "answers.yml", "--hardware", "gpu", "--gpus-per-node", "2")
     assert result.code == 2 and "--gpus-per-node applies only" in result.err
-    result = dlstart("new", "--answers", "answers.yml", "--python", "3.10")
+    result = dlstart("new", "--answers", "answers.yml", "--python", "3.11")
     assert result.code == 0, result.err
     answers = answers_of(isolated / "speech-tagger")
     assert answers["description"] == "Tags speech."
     assert (answers["hardware"], answers["gpus_per_node"]) == ("multi_gpu", 2)
-    assert answers["python_version"] == "3.10"
+    assert answers["python_version"] == "3.11"
 
 
 @pytest.mark.parametrize(

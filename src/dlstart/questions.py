@@ -42,14 +42,14 @@ FRAMEWORKS = {
         name="pytorch",
         title="PyTorch",
         hardware=("cpu", "gpu", "multi_gpu", "cluster", "apple"),
-        python_versions=("3.11", "3.12", "3.13", "3.10"),
+        python_versions=("3.11", "3.12", "3.13"),
         default_python="3.11",
     ),
     "tensorflow": Framework(
         name="tensorflow",
         title="TensorFlow / Keras",
         hardware=("cpu", "gpu", "multi_gpu", "cluster", "tpu"),
-        python_versions=("3.11", "3.12", "3.10"),
+        python_versions=("3.11", "3.12"),
         default_python="3.11",
     ),
     "jax": Framework(
