@@ -85,6 +85,9 @@ class TrainerConfig:
     devices: int | Literal["auto"]
     checkpoint_every: int
     keep_checkpoints: int
+{%- if cookiecutter._framework == "pytorch" %}
+    strategy: Literal["ddp", "fsdp"]
+{%- endif %}
 
 
 @dataclasses.dataclass

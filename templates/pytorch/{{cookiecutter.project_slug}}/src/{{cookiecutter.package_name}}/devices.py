@@ -1,0 +1,123 @@
+"""Where training runs: one process per device, the same code for CPU, CUDA and MPS.
+
+A plain `python -m {{ cookiecutter.package_name }}.train` uses one device: the accelerator that
+`torch.accelerator` finds (CUDA, MPS, ...) or the CPU. Under `torchrun` every process drives one
+device and the model is wrapped for data parallelism: DDP (`trainer.strategy=ddp`, a full copy
+per device) or FSDP2 (`trainer.strategy=fsdp`, parameters, gradients and optimizer state sharded
+across devices, for models that do not fit one device). NCCL connects GPUs, gloo CPU processes.
+
+    torchrun --standalone --nproc_per_node=4 -m {{ cookiecutter.package_name }}.train
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import fully_shard
+from torch.nn.parallel import DistributedDataParallel
+
+from {{ cookiecutter.package_name }}.config import TrainerConfig
+from {{ cookiecutter.package_name }}.errors import UserError
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Environment:
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup(config: TrainerConfig) -> Environment:
+    """The device of this process; joins the process group when launched by torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if config.devices != "auto" and config.devices != world_size:
+        raise UserError(
+            f"trainer.devices={config.devices} but {world_size} process(es) were launched: "
+            f"run `torchrun --nproc_per_node={config.devices} -m "
+            "{{ cookiecutter.package_name }}.train ...` (one process per device)"
+        )
+    if world_size == 1:
+        return single_device()
+    accelerator = torch.accelerator.current_accelerator()
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if accelerator is None:
+        device = torch.device("cpu")
+    else:
+        torch.accelerator.set_device_index(local_rank)
+        device = torch.device(accelerator.type, local_rank)
+    backend = dist.get_default_backend_for_device(device)
+    dist.init_process_group(backend, device_id=device if device.type != "cpu" else None)
+    return Environment(device, dist.get_rank(), world_size)
+
+
+def teardown(env: Environment) -> None:
+    if env.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def distribute(model: nn.Module, env: Environment, strategy: str) -> nn.Module:
+    """Wrap `model` for data-parallel training across the processes (as is on one device)."""
+    if not env.distributed:
+        return model
+    if strategy == "ddp":
+        device_ids = None if env.device.type == "cpu" else [env.device.index]
+        return DistributedDataParallel(model, device_ids=device_ids)
+    mesh = init_device_mesh(env.device.type, (env.world_size,))
+    for module in shardable_blocks(model):
+        fully_shard(module, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model
+
+
+def shardable_blocks(model: nn.Module) -> list[nn.Module]:
+    """The repeated blocks that FSDP shards (and gathers) one at a time."""
+    blocks = getattr(model, "blocks", None)
+    return list(blocks) if blocks is not None else []
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module itself, without DDP or torch.compile around it."""
+    model = getattr(model, "_orig_mod", model)
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def autocast(env: Environment, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(env.device.type, dtype=AUTOCAST_DTYPES[precision])
+
+
+def synchronize(env: Environment) -> None:
+    """Wait for queued device work (for honest timings)."""
+    if env.device.type != "cpu":
+        torch.accelerator.synchronize()
+
+
+def single_device() -> Environment:
+    """The accelerator if there is one, else the CPU (for evaluation and export)."""
+    accelerator = torch.accelerator.current_accelerator()
+    return Environment(torch.device(accelerator or "cpu"))
+
+
+def mean_across_processes(value: torch.Tensor, env: Environment) -> float:
+    if env.distributed:
+        value = value.clone()
+        dist.all_reduce(value)  # gloo has no AVG
+        value /= env.world_size
+    return value.item()
