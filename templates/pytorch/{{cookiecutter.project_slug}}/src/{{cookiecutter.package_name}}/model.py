@@ -193,6 +193,10 @@ class TabularMLP(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, num_outputs))
         self.mlp = nn.Sequential(*layers)
+        for layer in self.mlp:
+            if isinstance(layer, nn.Linear):  # He initialisation suits ReLU: faster to learn
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
 
     def forward(
         self, numeric: torch.Tensor | None = None, categorical: torch.Tensor | None = None

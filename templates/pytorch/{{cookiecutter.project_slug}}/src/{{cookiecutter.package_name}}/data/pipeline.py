@@ -17,6 +17,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
+{%- if cookiecutter.task == "image" %}
+from PIL import Image, UnidentifiedImageError
+{%- endif %}
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from {{ cookiecutter.package_name }}.data import Example, Preprocessor
@@ -40,9 +43,14 @@ class WorkerDataError(UserError):
 
 
 class ImageDataset(Dataset):
-    """Decodes one image per item; `augment` adds random flips and padded random crops."""
+    """Decodes one image per item; `augment` adds random flips and padded random crops.
+
+    Every file's header is read up front, so an unreadable file stops training before the first
+    step; damage further into a file is reported when a worker decodes it."""
 
     def __init__(self, examples: list[Example], preprocessor: Preprocessor, augment: bool) -> None:
+        for example in examples:
+            check_header(example)
         self.examples = examples
         self.preprocessor = preprocessor
         self.augment = augment
@@ -60,6 +68,14 @@ class ImageDataset(Dataset):
         if self.augment:
             image = random_flip_and_crop(image)
         return {"image": image, "target": self.targets[index]}
+
+
+def check_header(example: Example) -> None:
+    try:
+        with Image.open(example.image):
+            pass
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise DataError(example.source, f"cannot decode image ({error})") from None
 
 
 def random_flip_and_crop(image: torch.Tensor) -> torch.Tensor:
