@@ -1,10 +1,12 @@
 """Where training runs: one process per device, the same code for CPU, CUDA and MPS.
 
-A plain `python -m {{ cookiecutter.package_name }}.train` uses one device: the accelerator that
-`torch.accelerator` finds (CUDA, MPS, ...) or the CPU. Under `torchrun` every process drives one
-device and the model is wrapped for data parallelism: DDP (`trainer.strategy=ddp`, a full copy
-per device) or FSDP2 (`trainer.strategy=fsdp`, parameters, gradients and optimizer state sharded
-across devices, for models that do not fit one device). NCCL connects GPUs, gloo CPU processes.
+The accelerator is whatever `torch.accelerator` finds (CUDA, MPS, ...), else the CPU. Each
+device gets its own process: `python -m {{ cookiecutter.package_name }}.train` starts one per
+device (`trainer.devices`: `auto` is every visible accelerator) through torchrun, or torchrun
+starts them itself (multi-node). The model is then wrapped for data parallelism: DDP
+(`trainer.strategy=ddp`, a full copy per device) or FSDP2 (`trainer.strategy=fsdp`: parameters,
+gradients and optimizer state sharded across devices, for models that do not fit one).
+NCCL connects GPUs, gloo CPU processes (`trainer.devices=2` runs two on a CPU).
 
     torchrun --standalone --nproc_per_node=4 -m {{ cookiecutter.package_name }}.train
 """
@@ -43,14 +45,32 @@ class Environment:
         return self.rank == 0
 
 
+def processes_wanted(config: TrainerConfig) -> int:
+    """`trainer.devices` as a process count: `auto` is every visible accelerator, else 1."""
+    if config.devices != "auto":
+        return config.devices
+    return torch.accelerator.device_count() if torch.accelerator.is_available() else 1
+
+
+def launched_by_torchrun() -> bool:
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
+def launch(processes: int, argv: list[str]) -> None:
+    """Run training in `processes` processes on this machine, as `torchrun --standalone`."""
+    from torch.distributed.run import main as torchrun
+
+    module = "{{ cookiecutter.package_name }}.train"
+    torchrun(["--standalone", f"--nproc_per_node={processes}", "-m", module, *argv])
+
+
 def setup(config: TrainerConfig) -> Environment:
     """The device of this process; joins the process group when launched by torchrun."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if config.devices != "auto" and config.devices != world_size:
+    if config.devices not in ("auto", world_size):
         raise UserError(
-            f"trainer.devices={config.devices} but {world_size} process(es) were launched: "
-            f"run `torchrun --nproc_per_node={config.devices} -m "
-            "{{ cookiecutter.package_name }}.train ...` (one process per device)"
+            f"trainer.devices={config.devices}, but torchrun started {world_size} process(es): "
+            f"pass --nproc_per_node={config.devices}, or trainer.devices=auto"
         )
     if world_size == 1:
         return single_device()

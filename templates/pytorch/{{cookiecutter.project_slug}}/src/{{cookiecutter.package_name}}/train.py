@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import sys
 import time
 from collections.abc import Callable
 
@@ -267,6 +268,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train the model.")
     add_config_arguments(parser)
     config = config_from_args(parser.parse_args(argv))
+    processes = devices.processes_wanted(config.trainer)
+    if processes > 1 and not devices.launched_by_torchrun():
+        devices.launch(processes, sys.argv[1:] if argv is None else argv)
+        return
     env = devices.setup(config.trainer)
     try:
         train(config, env)
