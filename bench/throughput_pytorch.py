@@ -8,11 +8,11 @@ batch size and data:
 - `hand-written + project DataLoader`: the same loop fed by the project's DataLoader (decoding,
   augmentation and collation in `data.num_workers` worker processes);
 - `project train`: the project's own `train.main` (DataLoader, autocast context, gradient
-  clipping, LR schedule, loss metering, logging), its per-step samples/s from metrics.jsonl
-  (`log.every=1`).
+  clipping, LR schedule, loss metering, logging), its samples/s per window read from
+  metrics.jsonl (`log.every=WINDOW`).
 
-Each is run `--repeats` times, interleaved, after `--warmup` untimed steps. A figure is the
-median over steps (each step timed alone) of a run; the median over runs is printed.
+Each is run `--repeats` times, interleaved, after `--warmup` untimed steps. A run's figure is
+its median over windows of WINDOW steps; the median over runs is printed.
 Needs torch (the template's requirements/cpu.txt) and cookiecutter in the running environment.
 """
 
@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "bench_image"
+WINDOW = 5
 
 
 def bake(out: Path) -> Path:
@@ -48,14 +49,16 @@ def bake(out: Path) -> Path:
 
 
 def time_steps(step: Callable[[], None], warmup: int, steps: int) -> float:
-    """Median seconds per step after `warmup` untimed steps (robust to a busy shared CPU)."""
+    """Seconds per step after `warmup` untimed steps: the median over windows of WINDOW steps
+    (the project logs its throughput over the same windows), robust to a busy shared CPU."""
     for _ in range(warmup):
         step()
     times = []
-    for _ in range(steps):
+    for _ in range(steps // WINDOW):
         start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
+        for _ in range(WINDOW):
+            step()
+        times.append((time.perf_counter() - start) / WINDOW)
     return statistics.median(times)
 
 
@@ -129,7 +132,7 @@ def main(args: argparse.Namespace) -> None:
                     f"run.name=r{repeat}",
                     f"trainer.max_steps={args.warmup + args.steps}",
                     f"trainer.checkpoint_every={args.warmup + args.steps}",
-                    "log.every=1",
+                    f"log.every={WINDOW}",
                     "log.tensorboard=false",
                 ]
             )
