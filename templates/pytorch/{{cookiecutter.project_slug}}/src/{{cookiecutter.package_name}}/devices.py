@@ -123,14 +123,8 @@ def autocast(env: Environment, precision: str) -> contextlib.AbstractContextMana
     return torch.autocast(env.device.type, dtype=AUTOCAST_DTYPES[precision])
 
 
-def synchronize(env: Environment) -> None:
-    """Wait for queued device work (for honest timings)."""
-    if env.device.type != "cpu":
-        torch.accelerator.synchronize()
-
-
 def single_device() -> Environment:
-    """The accelerator if there is one, else the CPU (for evaluation and export)."""
+    """One process on the accelerator if there is one, else on the CPU."""
     accelerator = torch.accelerator.current_accelerator()
     return Environment(torch.device(accelerator or "cpu"))
 
