@@ -1,8 +1,9 @@
 """PyTorch-only checks of generated projects (contract item 5 and what only PyTorch has).
 
 Two processes on one CPU machine, launched by torchrun over gloo, train two steps with DDP (every
-task) and FSDP2 (text); after each checkpoint both ranks hold the same parameters. A corrupt
-image first met inside a DataLoader worker process still ends with one line naming the file.
+task) and FSDP2 (text); after each checkpoint both ranks hold the same parameters; and a plain
+`python -m <pkg>.train trainer.devices=2` starts the two processes itself. A corrupt image first
+met inside a DataLoader worker process still ends with one line naming the file.
 """
 
 from __future__ import annotations
@@ -114,3 +115,13 @@ def test_corrupt_image_in_a_loader_worker_is_one_message(
     assert f"error: {culprit}: cannot decode image" in result.stderr, result.stderr[-3000:]
     assert "worker" not in result.stderr, result.stderr[-3000:]
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
+
+
+def test_trainer_devices_starts_one_process_per_device(
+    pytorch_project: Callable[[str], Project],
+) -> None:
+    project = pytorch_project("tabular")
+    overrides = quick_overrides("tabular", "devices", 2, "trainer.devices=2")
+    result = project.module("train", *overrides, timeout=300)
+    assert "on 2 x cpu" in result.stdout, result.stdout[-3000:]
+    assert [step for step, _ in train_losses(project.path / "runs" / "devices")] == [1, 2]
