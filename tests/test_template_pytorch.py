@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harness import TASKS, Project, quick_overrides, train_losses
+
+from .harness import TASKS, Project, quick_overrides, train_losses
 
 pytestmark = pytest.mark.slow
 
