@@ -86,8 +86,11 @@ def setup(config: TrainerConfig) -> Environment:
     return Environment(device, dist.get_rank(), world_size)
 
 
-def teardown(env: Environment) -> None:
+def teardown(env: Environment, finished: bool) -> None:
+    """Leave the process group; after a normal finish, once every process is done with it."""
     if env.distributed and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

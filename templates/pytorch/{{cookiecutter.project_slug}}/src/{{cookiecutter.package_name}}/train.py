@@ -273,10 +273,12 @@ def main(argv: list[str] | None = None) -> None:
         devices.launch(processes, sys.argv[1:] if argv is None else argv)
         return
     env = devices.setup(config.trainer)
+    finished = False
     try:
         train(config, env)
+        finished = True
     finally:
-        devices.teardown(env)
+        devices.teardown(env, finished)
 
 
 if __name__ == "__main__":
