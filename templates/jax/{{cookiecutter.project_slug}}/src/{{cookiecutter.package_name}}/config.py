@@ -85,7 +85,9 @@ class TrainerConfig:
     devices: int | Literal["auto"]
     checkpoint_every: int
     keep_checkpoints: int
-{%- if cookiecutter._framework == "tensorflow" %}
+{%- if cookiecutter._framework == "pytorch" %}
+    strategy: Literal["ddp", "fsdp"]
+{%- elif cookiecutter._framework == "tensorflow" %}
     steps_per_execution: int
 {%- endif %}
 
