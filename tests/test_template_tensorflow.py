@@ -83,14 +83,15 @@ def test_export_layout_and_litert_files(
     assert ops.strip() and "Flex" not in ops, ops
 
 
-def test_mixed_precision_with_xla_trains(tf_project: Project) -> None:
-    if tf_project.task != "tabular":
-        pytest.skip("one task is enough: the precision and XLA code is task-independent")
+def test_mixed_precision_with_xla_trains(baked_project) -> None:
+    """On one task: the precision and XLA code does not depend on it."""
+    project = baked_project("tensorflow", "tabular")
+    project.module("data", "sample", "--out", "data/sample")
     overrides = quick_overrides(
-        tf_project.task, "bf16", 2, "trainer.precision=bf16", "trainer.compile=true"
+        "tabular", "bf16", 2, "trainer.precision=bf16", "trainer.compile=true"
     )
-    tf_project.module("train", *overrides)
-    losses = train_losses(tf_project.path / "runs" / "bf16")
+    project.module("train", *overrides)
+    losses = train_losses(project.path / "runs" / "bf16")
     assert len(losses) == 2 and all(math.isfinite(loss) for _, loss in losses)
 
 
