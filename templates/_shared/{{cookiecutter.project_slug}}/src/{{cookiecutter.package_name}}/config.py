@@ -85,6 +85,10 @@ class TrainerConfig:
     devices: int | Literal["auto"]
     checkpoint_every: int
     keep_checkpoints: int
+{%- if cookiecutter._framework == "jax" %}
+    mesh_model: int
+    compilation_cache: str
+{%- endif %}
 
 
 @dataclasses.dataclass
