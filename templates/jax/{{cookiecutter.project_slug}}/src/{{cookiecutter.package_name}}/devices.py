@@ -17,6 +17,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from {{ cookiecutter.package_name }}.config import TrainerConfig
@@ -75,6 +76,13 @@ def create_mesh(config: TrainerConfig) -> Mesh:
         )
     shape = (len(devices) // config.mesh_model, config.mesh_model)
     return jax.make_mesh(shape, (DATA, MODEL), (AxisType.Auto, AxisType.Auto), devices=devices)
+
+
+def shard_as_annotated(*nodes: nnx.Module | nnx.Optimizer) -> None:
+    """Constrain every array of `nodes` to its annotated sharding (replicated if none); inside
+    `jit`, under the mesh. Keeps a step's outputs sharded exactly like its inputs."""
+    state = nnx.state(nodes)
+    nnx.update(nodes, jax.lax.with_sharding_constraint(state, nnx.get_partition_spec(state)))
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

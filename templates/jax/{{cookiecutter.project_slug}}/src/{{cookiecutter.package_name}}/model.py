@@ -283,18 +283,3 @@ def create_model(
     )
 {%- endif %}
 
-
-def init_model(
-    config: ModelConfig, preprocessor: Preprocessor, dtype: jnp.dtype, seed: int
-) -> nnx.Module:
-    """The model, its parameters created in place, sharded as annotated over the current mesh
-    (`jax.set_mesh`); unannotated ones are replicated."""
-
-    @nnx.jit
-    def init() -> nnx.Module:
-        model = create_model(config, preprocessor, dtype, nnx.Rngs(params=seed, dropout=seed + 1))
-        state = nnx.state(model)
-        nnx.update(model, jax.lax.with_sharding_constraint(state, nnx.get_partition_spec(state)))
-        return model
-
-    return init()

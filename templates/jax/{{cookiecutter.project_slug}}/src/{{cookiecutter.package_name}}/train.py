@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 from tensorboardX import SummaryWriter
+from jax.sharding import Mesh
 from tqdm import tqdm
 
 from {{ cookiecutter.package_name }} import devices
@@ -34,7 +35,7 @@ from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, Preprocessor
 from {{ cookiecutter.package_name }}.data.pipeline import Split, train_batches
 from {{ cookiecutter.package_name }}.errors import ConfigError, exit_on_user_error
 from {{ cookiecutter.package_name }}.evaluate import evaluate
-from {{ cookiecutter.package_name }}.model import init_model
+from {{ cookiecutter.package_name }}.model import create_model
 from {{ cookiecutter.package_name }}.runs import Run
 
 TrainStep = Callable[[nnx.Module, nnx.Optimizer, dict[str, jax.Array], jax.Array], jax.Array]
@@ -59,6 +60,7 @@ def make_train_step(objective: str, compile: bool) -> TrainStep:
 
         loss, grads = nnx.value_and_grad(loss_of)(model)
         optimizer.update(model, grads)
+        devices.shard_as_annotated(model, optimizer)
         return loss
 
     # The model and optimizer buffers are donated: updated in place, no second copy.
@@ -86,6 +88,23 @@ def make_optimizer(
     if config.grad_clip > 0:
         optimizer = optax.chain(optax.clip_by_global_norm(config.grad_clip), optimizer)
     return optimizer, schedule
+
+
+def init_state(
+    config: Config, preprocessor: Preprocessor, dtype: jnp.dtype, tx: optax.GradientTransformation
+) -> tuple[nnx.Module, nnx.Optimizer]:
+    """The model and its optimizer, created in place on the current mesh: each array sharded as
+    annotated in model.py, the others replicated."""
+
+    @nnx.jit
+    def init() -> tuple[nnx.Module, nnx.Optimizer]:
+        rngs = nnx.Rngs(params=config.seed, dropout=config.seed + 1)
+        model = create_model(config.model, preprocessor, dtype, rngs)
+        optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+        devices.shard_as_annotated(model, optimizer)
+        return model, optimizer
+
+    return init()
 
 
 class Logger:
@@ -159,9 +178,15 @@ def load_splits(config: Config) -> tuple[Split, Split, Preprocessor]:
 
 
 def train(config: Config) -> None:
+    """Train as configured; a run that has checkpoints resumes from its latest."""
     devices.initialize_distributed()
     devices.enable_compilation_cache(config.trainer.compilation_cache)
     mesh = devices.create_mesh(config.trainer)
+    with jax.set_mesh(mesh):
+        _train(config, mesh)
+
+
+def _train(config: Config, mesh: Mesh) -> None:
     dtype = devices.compute_dtype(config.trainer.precision)
     run = Run.of(config)
     train_split, val_split, preprocessor = load_splits(config)
@@ -180,9 +205,7 @@ def train(config: Config) -> None:
         preprocessor.save(run.root / PREPROCESSOR_FILE)
 
     tx, schedule = make_optimizer(config.optim, total_steps)
-    with jax.set_mesh(mesh):
-        model = init_model(config.model, preprocessor, dtype, config.seed)
-        optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    model, optimizer = init_state(config, preprocessor, dtype, tx)
     batches = train_batches(
         train_split,
         local_batch_size,

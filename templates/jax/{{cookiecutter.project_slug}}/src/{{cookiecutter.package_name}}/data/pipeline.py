@@ -100,11 +100,11 @@ def train_batches(
 ) -> grain.DatasetIterator:
     """This process's endless stream of training batches of `batch_size` examples."""
     dataset = grain.MapDataset.source(split).shuffle(seed=seed).repeat()
-    dataset = dataset[jax.process_index() :: jax.process_count()]
 {%- if cookiecutter.task == "image" %}
     if augment:
-        dataset = dataset.random_map(flip_and_crop, seed=seed)
+        dataset = dataset.random_map(flip_and_crop, seed=seed)  # seeded by position in the stream
 {%- endif %}
+    dataset = dataset[jax.process_index() :: jax.process_count()]
     dataset = dataset.batch(batch_size, drop_remainder=True)
 {%- if cookiecutter.task == "image" %}
     return iter(_prefetch_in_processes(dataset, num_workers))
