@@ -282,4 +282,3 @@ def create_model(
         rngs=rngs,
     )
 {%- endif %}
-

@@ -18,8 +18,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
-from tensorboardX import SummaryWriter
 from jax.sharding import Mesh
+from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
 from {{ cookiecutter.package_name }} import devices
