@@ -3,8 +3,8 @@
 `runs/<name>/checkpoints/<step>/` holds three items: `model` (parameters, batch statistics and
 the dropout RNG state), `optimizer` (its state and step count) and `data` (each process's position
 in the training stream, from Grain). `save` returns once the arrays are copied off the devices;
-the files are written in the background and the directory gets its final name only when
-complete, so a run killed mid-write resumes from the checkpoint before.
+the files are written in the background while training goes on, and the directory gets its
+final name only when complete, so a run killed mid-write resumes from the checkpoint before.
 """
 
 from __future__ import annotations
@@ -61,9 +61,12 @@ class Checkpoints:
         nnx.update(model, restored.model)
         nnx.update(optimizer, restored.optimizer)
 
-    def close(self) -> None:
-        """Wait for the last save to be written."""
+    def wait(self) -> None:
+        """Block until the checkpoint being written, if any, is complete."""
         self._manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.wait()
         self._manager.close()
 
 

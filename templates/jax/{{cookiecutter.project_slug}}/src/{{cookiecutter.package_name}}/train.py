@@ -241,6 +241,7 @@ def _train(config: Config, mesh: Mesh) -> None:
             compiled = True
 
         if step % config.log.every == 0 or step == total_steps:
+            checkpoints.wait()  # a logged step never runs ahead of an unwritten checkpoint
             loss = float(jnp.mean(jnp.stack(losses)))
             record = {"split": "train", "step": step, "loss": loss, "lr": float(schedule(step - 1))}
             logger.log({**record, **throughput.report()})

@@ -24,9 +24,13 @@ import jax
 import numpy as np
 {%- if cookiecutter.task == "image" %}
 from absl import flags
+from PIL import Image, UnidentifiedImageError
 {%- endif %}
 
 from {{ cookiecutter.package_name }}.data import Example, Preprocessor
+{%- if cookiecutter.task == "image" %}
+from {{ cookiecutter.package_name }}.errors import DataError
+{%- endif %}
 
 Batch = dict[str, np.ndarray]
 
@@ -38,6 +42,8 @@ class Split:
         targets = preprocessor.encode_targets(examples)
         self.targets = targets.astype(np.int32 if targets.dtype.kind == "i" else np.float32)
 {%- if cookiecutter.task == "image" %}
+        for example in examples:
+            check_header(example)
         self.examples = examples
         self.preprocessor = preprocessor
 
@@ -58,6 +64,20 @@ class Split:
             **{name: array[index] for name, array in self.inputs.items()},
             "target": self.targets[index],
         }
+{%- endif %}
+
+
+{%- if cookiecutter.task == "image" %}
+
+
+def check_header(example: Example) -> None:
+    """Stop before training on a file that is not an image; damage further into a file is
+    reported when a loader decodes it."""
+    try:
+        with Image.open(example.image):
+            pass
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise DataError(example.source, f"cannot decode image ({error})") from None
 {%- endif %}
 
 
