@@ -87,7 +87,7 @@ class TrainerConfig:
     keep_checkpoints: int
 {%- if cookiecutter._framework == "jax" %}
     mesh_model: int
-    compilation_cache: str
+    compilation_cache: str | None
 {%- endif %}
 
 

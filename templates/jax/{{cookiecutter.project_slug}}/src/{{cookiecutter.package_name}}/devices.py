@@ -46,7 +46,7 @@ def is_primary() -> bool:
     return jax.process_index() == 0
 
 
-def enable_compilation_cache(directory: str) -> None:
+def enable_compilation_cache(directory: str | None) -> None:
     """Keep compiled programs on disk, so a restarted run skips most of its compile time."""
     if directory:
         jax.config.update("jax_compilation_cache_dir", str(Path(directory).resolve()))

@@ -23,7 +23,10 @@ Hidden layers are annotated with the mesh axis their features are sharded over (
 
 from __future__ import annotations
 
-{% if cookiecutter.task == "tabular" -%}
+{% if cookiecutter.task == "image" -%}
+import math
+
+{% elif cookiecutter.task == "tabular" -%}
 import itertools
 
 {% endif -%}
@@ -42,6 +45,13 @@ def sharded(*axes: str | None) -> dict[str, tuple[str | None, ...]]:
 {%- if cookiecutter.task == "image" %}
 
 
+def conv_init(key: jax.Array, shape: tuple[int, ...], dtype: jnp.dtype) -> jax.Array:
+    """LeCun normal (Flax's default), drawn as a (fan_in, features) matrix and reshaped: the same
+    distribution, and several times faster for XLA to compile on CPU than a 4-D random draw."""
+    matrix = nnx.initializers.lecun_normal()(key, (math.prod(shape[:-1]), shape[-1]), dtype)
+    return matrix.reshape(shape)
+
+
 class ResidualBlock(nnx.Module):
     def __init__(
         self, in_features: int, features: int, stride: int, *, dtype: jnp.dtype, rngs: nnx.Rngs
@@ -54,6 +64,7 @@ class ResidualBlock(nnx.Module):
                 strides=stride,
                 use_bias=False,
                 dtype=dtype,
+                kernel_init=conv_init,
                 kernel_metadata=sharded(None, None, None, MODEL),
                 rngs=rngs,
             )
@@ -88,7 +99,9 @@ class ImageClassifier(nnx.Module):
         dtype: jnp.dtype,
         rngs: nnx.Rngs,
     ) -> None:
-        self.stem = nnx.Conv(3, widths[0], (3, 3), use_bias=False, dtype=dtype, rngs=rngs)
+        self.stem = nnx.Conv(
+            3, widths[0], (3, 3), use_bias=False, dtype=dtype, kernel_init=conv_init, rngs=rngs
+        )
         self.stem_norm = nnx.BatchNorm(widths[0], momentum=0.9, dtype=dtype, rngs=rngs)
         blocks, features = [], widths[0]
         for stage, width in enumerate(widths):
