@@ -1,4 +1,4 @@
-"""What the JAX training adds: an exact resume, and several devices training like one."""
+"""What JAX adds: an exact resume, two devices training like one, exports without TensorFlow."""
 
 import json
 import os
@@ -73,3 +73,21 @@ def test_two_devices_train_like_one(trained_run: Run, sample_data: Path, tmp_pat
     one = losses(trained_run)
     assert list(losses(two)) == list(one)
     np.testing.assert_allclose(list(losses(two).values()), list(one.values()), rtol=1e-5)
+
+
+def test_export_writes_every_format_and_serving_needs_no_tensorflow(export_dir: Path) -> None:
+    checks = json.loads((export_dir / "export.json").read_text())
+    assert {check["format"] for check in checks} == {"stablehlo", "savedmodel", "litert"}
+    code = (
+        "import sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, Preprocessor\n"
+        "from {{ cookiecutter.package_name }}.inference import load_predictor\n"
+        f"export = Path({str(export_dir)!r})\n"
+        "spec = Preprocessor.load(export / PREPROCESSOR_FILE).input_spec\n"
+        "inputs = {k: np.zeros((3, *shape), dtype) for k, (shape, dtype) in spec.items()}\n"
+        "assert load_predictor(export)(inputs).shape[0] == 3\n"
+        "assert 'tensorflow' not in sys.modules\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
