@@ -39,9 +39,10 @@ from {{ cookiecutter.package_name }}.data import Preprocessor
 from {{ cookiecutter.package_name }}.devices import MODEL
 
 
-def sharded(*axes: str | None) -> dict[str, tuple[str | None, ...]]:
-    """Parameter metadata: the mesh axis of each dimension (None: replicated)."""
-    return {"out_sharding": axes}
+def sharded(*axes: str | None) -> dict[str, object]:
+    """Parameter metadata: the mesh axis of each dimension (None: replicated). Only recorded
+    here (`devices.shard_as_annotated` applies it), so a model also builds outside a mesh."""
+    return {"out_sharding": axes, "eager_sharding": False}
 {%- if cookiecutter.task == "image" %}
 
 
