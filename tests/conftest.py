@@ -1,11 +1,63 @@
-"""Fixtures for running generated projects (see harness.py)."""
-
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from harness import TEMPLATES, Project, answers, framework_env
+
+from dlstart import cli, hardware
+
+from .harness import TEMPLATES, Project, answers, framework_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test runs in an empty folder, with its own cache, on a described machine."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for role in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{role}_NAME", "dlstart tests")
+        monkeypatch.setenv(f"GIT_{role}_EMAIL", "tests@example.com")
+    monkeypatch.setattr(hardware, "detect", lambda: hardware.Detected("cpu", "no GPU or TPU found"))
+    return work
+
+
+@pytest.fixture
+def dlstart(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run the CLI in this process, as `dlstart ARGS`."""
+
+    def run(*args: str | os.PathLike[str]) -> Result:
+        capsys.readouterr()
+        try:
+            code = cli.main([str(a) for a in args])
+        except SystemExit as exit_:  # argparse: --help, --version, bad flags
+            code = int(exit_.code or 0)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+def tree(folder: Path) -> dict[str, tuple[bytes, bool]]:
+    """Every file under `folder` (but .git) by relative path: its content and executable bit."""
+    return {
+        path.relative_to(folder).as_posix(): (path.read_bytes(), os.access(path, os.X_OK))
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(folder).parts
+    }
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -32,14 +31,13 @@ from typing import Any
 
 from cookiecutter.main import cookiecutter
 
+from dlstart.questions import FRAMEWORKS as FRAMEWORK_SPECS
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"
 VENVS = ROOT / ".venvs"
 FRAMEWORKS = ("pytorch", "tensorflow", "jax")
 TASKS = ("image", "text", "tabular")
-
-sys.path.insert(0, str(ROOT / "src"))
-from dlstart.questions import FRAMEWORKS as FRAMEWORK_SPECS  # noqa: E402
 
 
 def answers(task: str, **extra: Any) -> dict[str, Any]:

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from harness import (
+
+from .harness import (
     FRAMEWORKS,
     RESUME_LINE,
     SMALL_MODEL,

@@ -29,7 +29,15 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "hooks")]
 
 import dlstart_hooks  # noqa: E402
 
-from dlstart.questions import ANSWERS_FILE, FRAMEWORKS, QUESTIONS, Question  # noqa: E402
+from dlstart.questions import (  # noqa: E402
+    ANSWERS_FILE,
+    FRAMEWORKS,
+    MIGRATIONS,
+    QUESTIONS,
+    USER_OWNED,
+    Migration,
+    Question,
+)
 
 TEMPLATES = ROOT / "templates"
 SHARED = TEMPLATES / "_shared"
@@ -109,6 +117,20 @@ def cookiecutter_context(framework: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def copier_migration(migration: Migration) -> dict:
+    """The `_migrations` entry that runs `migrations/rename.py` once, before the merge."""
+    command = ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/migrations/rename.py"]
+    for old, new in migration.rename_files.items():
+        command += ["--file", f"{old}={new}"]
+    for old, new in migration.rename_keys.items():
+        command += ["--key", f"{old}={new}"]
+    return {
+        "version": migration.version,
+        "command": command,
+        "when": "{{ _stage == 'before' }}",
+    }
+
+
 def copier_config(framework: str | None) -> dict:
     hooks = "hooks" if framework is None else "../../hooks"
     subdirectory = "{% raw %}" + PROJECT_DIR + "{% endraw %}"
@@ -119,6 +141,7 @@ def copier_config(framework: str | None) -> dict:
         "_subdirectory": subdirectory,
         "_templates_suffix": "",
         "_answers_file": ANSWERS_FILE,
+        "_skip_if_exists": list(USER_OWNED),
         "_tasks": [
             {
                 "command": [
@@ -132,6 +155,9 @@ def copier_config(framework: str | None) -> dict:
             }
         ],
     }
+    if framework is None and MIGRATIONS:
+        # Only the root template is versioned (a git repository root), so only it migrates.
+        config["_migrations"] = [copier_migration(m) for m in MIGRATIONS]
     if framework is None:
         config["framework"] = {
             "type": "str",

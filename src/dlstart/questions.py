@@ -42,14 +42,14 @@ FRAMEWORKS = {
         name="pytorch",
         title="PyTorch",
         hardware=("cpu", "gpu", "multi_gpu", "cluster", "apple"),
-        python_versions=("3.11", "3.12", "3.13", "3.10"),
+        python_versions=("3.11", "3.12", "3.13"),
         default_python="3.11",
     ),
     "tensorflow": Framework(
         name="tensorflow",
         title="TensorFlow / Keras",
         hardware=("cpu", "gpu", "multi_gpu", "cluster", "tpu"),
-        python_versions=("3.11", "3.12", "3.10"),
+        python_versions=("3.11", "3.12"),
         default_python="3.11",
     ),
     "jax": Framework(
@@ -158,3 +158,42 @@ QUESTIONS: tuple[Question, ...] = (
 
 def question(name: str) -> Question:
     return next(q for q in QUESTIONS if q.name == name)
+
+
+# Files that are the user's from the start: generated once, then never rewritten by
+# `dlstart update` (copier's `_skip_if_exists`, gitignore-style patterns relative to the project).
+# The model is research code the user replaces; configs other than `configs/default.yaml` hold
+# the values they tune, and a later template version that ships a config of the same name must not
+# overwrite theirs. `configs/default.yaml` stays the template's: it documents every knob of the
+# config schema in step with `config.py`, and the three-way merge keeps the user's edits to it.
+# Each pattern holds a `/`, so copier and git both anchor it at the project root.
+USER_OWNED: tuple[str, ...] = (
+    "src/*/model.py",
+    "configs/*.yaml",
+    "!configs/default.yaml",
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A change between template versions that a three-way merge cannot carry.
+
+    It runs once, in the project, when `dlstart update` crosses `version` (the release tag that
+    introduces the change), before the merge: `migrations/rename.py` renames user-owned files
+    (paths may hold `{package_name}`) and dotted config keys within their section, in every YAML
+    file under `configs/`, the user's own included.
+    """
+
+    version: str
+    rename_files: dict[str, str] = field(default_factory=dict)
+    rename_keys: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for old, new in self.rename_keys.items():
+            if old.rpartition(".")[0] != new.rpartition(".")[0]:
+                raise ValueError(f"{self.version}: {old} -> {new} leaves its section")
+
+
+# Add an entry in the release that renames a user-owned file or a config key, e.g.
+# Migration("v0.3.0", rename_keys={"trainer.max_epochs": "trainer.epochs"}).
+MIGRATIONS: tuple[Migration, ...] = ()

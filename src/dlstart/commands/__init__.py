@@ -1,5 +1,5 @@
 """Subcommands, in the order `dlstart --help` lists them."""
 
-from dlstart.commands import new
+from dlstart.commands import adopt, doctor, new, recommend, update
 
-COMMANDS = (new,)
+COMMANDS = (new, recommend, update, adopt, doctor)

@@ -85,7 +85,11 @@ class TrainerConfig:
     devices: int | Literal["auto"]
     checkpoint_every: int
     keep_checkpoints: int
-{%- if cookiecutter._framework == "jax" %}
+{%- if cookiecutter._framework == "pytorch" %}
+    strategy: Literal["ddp", "fsdp"]
+{%- elif cookiecutter._framework == "tensorflow" %}
+    steps_per_execution: int
+{%- elif cookiecutter._framework == "jax" %}
     mesh_model: int
     compilation_cache: str | None
 {%- endif %}

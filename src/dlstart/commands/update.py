@@ -1,0 +1,124 @@
+"""`dlstart update`: merge a later template release into a generated project."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from dlstart.commands._shared import (
+    add_data_option,
+    add_project_argument,
+    add_template_option,
+    reports_errors,
+)
+from dlstart.errors import UserError
+
+if TYPE_CHECKING:
+    from dlstart.project import Project
+    from dlstart.template_repo import TemplateRepo
+    from dlstart.update import Outcome, Status
+
+OK, UPDATE_AVAILABLE, CONFLICTS = 0, 2, 3
+
+DESCRIPTION = """\
+Three-way merge of a later template release into a generated project: your edits are
+kept, the template's changes come in, overlapping edits become marked conflicts. Refuses
+a project with uncommitted changes; leaves the result uncommitted for review.
+"""
+
+EPILOG = """\
+exit status:
+  0  updated cleanly, or already up to date (with --check: up to date)
+  1  refused or failed; the project was left as it was
+  2  with --check: a newer template release exists
+  3  updated, with conflicts left to resolve
+
+Files the template marks as yours (src/<package>/model.py, configs/*.yaml except
+configs/default.yaml) are never rewritten. Elsewhere, where you and the template changed the
+same lines, the file keeps both between `<<<<<<< before updating` and `>>>>>>> after updating`
+and `git status` lists it as conflicted. A file the new release drops is deleted only if you
+never edited it.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "update",
+        help="merge template improvements into a generated project",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_project_argument(parser)
+    parser.add_argument(
+        "--to",
+        metavar="VERSION",
+        help="the template release to update to, e.g. v0.3.0 (default: the latest)",
+    )
+    add_data_option(
+        parser,
+        "change an answer and regenerate what depends on it, e.g. --data hardware=cluster "
+        "(repeatable; framework, project_slug and package_name cannot change)",
+    )
+    add_template_option(parser)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only report whether a newer release exists: exit status 0 when up to date, "
+        "2 when an update is available (for CI); changes nothing",
+    )
+    parser.set_defaults(run=run)
+
+
+@reports_errors
+def run(args: argparse.Namespace) -> int:
+    from dlstart import answers, project, template_repo
+    from dlstart import update as updating
+
+    if args.check and (args.to or args.data):
+        raise UserError("--check takes neither --to nor --data")
+    proj = project.load(args.path)
+    repo = template_repo.resolve(args.template, proj.src_path)
+    if args.check:
+        return report_status(proj, updating.check(proj, repo))
+    outcome = updating.update(proj, repo, args.to, answers.parse_data(args.data))
+    return report_outcome(proj, repo, outcome)
+
+
+def report_status(proj: Project, status: Status) -> int:
+    if not status.behind:
+        print(f"{proj.name} is up to date: template {status.current}, latest {status.latest}.")
+        return OK
+    print(
+        f"{proj.name} is at template {status.current}; {status.latest} is available: "
+        "run `dlstart update`."
+    )
+    return UPDATE_AVAILABLE
+
+
+def report_outcome(proj: Project, repo: TemplateRepo, outcome: Outcome) -> int:
+    if outcome.old == outcome.new and not outcome.changes:
+        print(f"{proj.name} is up to date with template {outcome.new}: nothing to do.")
+        return OK
+    if outcome.old == outcome.new:
+        print(f"Regenerated {proj.name} at template {outcome.new} with the new answers:")
+    else:
+        print(f"Updated {proj.name} from template {outcome.old} to {outcome.new} ({repo.where}):")
+    for change in outcome.changes:
+        print(f"  {change.kind:<9} {change.path}")
+    for path in outcome.kept_owned:
+        print(f"Kept {path}: it is yours, though {outcome.new} no longer ships it.")
+    for path in outcome.kept_edited:
+        print(f"Kept {path}: {outcome.new} no longer ships it, but you had edited it.")
+    if any(change.kind == "deleted" for change in outcome.changes):
+        print("Deleted files stay in git history: `git show HEAD:<path>` prints one.")
+    if outcome.conflicts:
+        print(
+            f"{len(outcome.conflicts)} conflicted: in each, keep what you want between "
+            "`<<<<<<< before updating` and `>>>>>>> after updating`, then `git add` it."
+        )
+    print(
+        "Review with `git diff`, then: "
+        f'git add -A && git commit -m "Update to dlstart template {outcome.new}"'
+    )
+    return CONFLICTS if outcome.conflicts else OK

@@ -1,0 +1,161 @@
+"""Checkpoints: the whole training state in one file per step, written atomically.
+
+`runs/<name>/checkpoints/step_000500.pt` holds the model (unwrapped from DDP, FSDP and
+torch.compile: plain `state_dict` keys), the optimizer, LR scheduler and gradient scaler, the
+step, the RNG states of every process and the resolved config. Only tensors and plain Python
+values are stored, so files load with `torch.load(weights_only=True)`. A file is written to a
+temporary name and renamed, so a crash never leaves a truncated checkpoint; the newest
+`trainer.keep_checkpoints` are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_state_dict,
+    set_state_dict,
+)
+
+from {{ cookiecutter.package_name }}.devices import Environment
+from {{ cookiecutter.package_name }}.errors import UserError
+
+PATTERN = "step_*.pt"
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint restores; `model` as trained (DDP, FSDP or plain), not compiled."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+
+
+def save(
+    directory: Path,
+    step: int,
+    training: TrainingState,
+    config: dict[str, Any],
+    env: Environment,
+    keep: int,
+) -> None:
+    """Every process calls this (sharded parameters are gathered); the main process writes."""
+    model_state, optimizer_state = get_state_dict(
+        training.model,
+        training.optimizer,
+        options=StateDictOptions(full_state_dict=True, cpu_offload=True),
+    )
+    rng_states = _gather(rng_state(), env)
+    if not env.is_main:
+        return
+    state = {
+        "step": step,
+        "model": model_state,
+        "optimizer": optimizer_state,
+        "scheduler": training.scheduler.state_dict(),
+        "scaler": training.scaler.state_dict(),
+        "rng": rng_states,
+        "config": config,
+    }
+    path = directory / f"step_{step:06d}.pt"
+    temporary = path.with_suffix(".tmp")
+    torch.save(state, temporary)
+    os.replace(temporary, path)
+    for old in sorted(directory.glob(PATTERN))[:-keep]:
+        old.unlink()
+
+
+def restore(path: Path, training: TrainingState, env: Environment) -> int:
+    """Load a checkpoint written by `save` into `training`; returns its step."""
+    state = load(path)
+    set_state_dict(
+        training.model,
+        training.optimizer,
+        model_state_dict=state["model"],
+        optim_state_dict=state["optimizer"],
+        options=StateDictOptions(full_state_dict=True),
+    )
+    training.scheduler.load_state_dict(state["scheduler"])
+    training.scaler.load_state_dict(state["scaler"])
+    if len(state["rng"]) == env.world_size:
+        set_rng_state(state["rng"][env.rank])
+    return state["step"]
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as error:
+        raise UserError(f"{path}: not a readable checkpoint ({error})") from None
+
+
+def load_model(path: Path, model: nn.Module) -> dict[str, Any]:
+    """Load the weights of a checkpoint into a plain `model`; returns the checkpoint."""
+    state = load(path)
+    model.load_state_dict(state["model"])
+    return state
+
+
+def latest(directory: Path) -> Path | None:
+    checkpoints = sorted(directory.glob(PATTERN))
+    return checkpoints[-1] if checkpoints else None
+
+
+def resolve(path: Path) -> Path:
+    """A checkpoint file as given, or the latest checkpoint of a run directory."""
+    if path.is_file():
+        return path
+    found = latest(path / "checkpoints") if path.is_dir() else None
+    if found is None:
+        raise UserError(f"{path}: no checkpoint (expected a .pt file or a run directory)")
+    return found
+
+
+def rng_state() -> dict[str, Any]:
+    _, keys, position, has_gauss, gauss = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "position": position,
+            "has_gauss": has_gauss,
+            "gauss": gauss,
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.accelerator.is_available():
+        state["accelerator"] = _accelerator_module().get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    saved = state["numpy"]
+    keys = saved["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, saved["position"], saved["has_gauss"], saved["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "accelerator" in state and torch.accelerator.is_available():
+        _accelerator_module().set_rng_state(state["accelerator"])
+
+
+def _accelerator_module() -> Any:
+    return torch.get_device_module(torch.accelerator.current_accelerator())
+
+
+def _gather(value: Any, env: Environment) -> list[Any]:
+    if not env.distributed:
+        return [value]
+    values: list[Any] = [None] * env.world_size
+    dist.all_gather_object(values, value)
+    return values

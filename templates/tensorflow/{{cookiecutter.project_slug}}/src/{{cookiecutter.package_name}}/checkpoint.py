@@ -1,0 +1,88 @@
+"""Training state on disk: `runs/<run>/checkpoints/ckpt-<step>` (TensorFlow checkpoints).
+
+Each checkpoint holds the model's weights and the optimizer's state (its step counter included),
+written every `trainer.checkpoint_every` steps and at the end; the newest
+`trainer.keep_checkpoints` are kept. A restarted run restores the newest one and carries on from
+its step. The run's `config.yaml` and `preprocessor.json` rebuild the model they belong to.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from {{ cookiecutter.package_name }}.config import Config, load_config
+from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, Preprocessor
+from {{ cookiecutter.package_name }}.errors import UserError
+from {{ cookiecutter.package_name }}.model import build_model
+from {{ cookiecutter.package_name }}.runs import Run
+
+
+class Checkpoints:
+    def __init__(
+        self,
+        directory: Path,
+        model: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        keep: int,
+        writer: bool = True,
+    ) -> None:
+        # Every worker takes part in saving; only the chief writes into the run directory.
+        target = directory if writer else Path(tempfile.mkdtemp(prefix="checkpoints-"))
+        self._checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        self._manager = tf.train.CheckpointManager(
+            self._checkpoint, str(target), max_to_keep=keep, checkpoint_name="ckpt"
+        )
+
+    def restore_latest(self) -> str | None:
+        """Restore the newest checkpoint, if any; its path."""
+        latest = self._manager.latest_checkpoint
+        if latest:
+            self._checkpoint.restore(latest).assert_existing_objects_matched()
+        return latest
+
+    def save(self, step: int) -> str:
+        return self._manager.save(checkpoint_number=step)
+
+
+def resolve(path: Path) -> str:
+    """A checkpoint prefix from a run directory, a checkpoints folder or a `ckpt-N` prefix."""
+    if path.is_dir():
+        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        latest = tf.train.latest_checkpoint(str(folder))
+        if latest is None:
+            raise UserError(f"no checkpoint in {folder}")
+        return latest
+    if not Path(f"{path}.index").is_file():
+        raise UserError(f"{path} is not a checkpoint (expected runs/<run> or .../ckpt-<step>)")
+    return str(path)
+
+
+def load_weights(model: keras.Model, path: Path) -> str:
+    """Restore only the model's weights (for evaluation and export); the checkpoint used."""
+    prefix = resolve(path)
+    tf.train.Checkpoint(model=model).read(prefix).expect_partial().assert_existing_objects_matched()
+    return prefix
+
+
+@dataclass(frozen=True)
+class Trained:
+    model: keras.Model
+    preprocessor: Preprocessor
+    config: Config
+    run: Run
+    checkpoint: str
+
+
+def load_trained(path: Path) -> Trained:
+    """The float32 model of the run holding `path`, with the weights of that checkpoint."""
+    run = Run.containing(path)
+    config = load_config(run.config_file)
+    preprocessor = Preprocessor.load(run.root / PREPROCESSOR_FILE)
+    keras.config.set_dtype_policy("float32")
+    model = build_model(config.model, preprocessor)
+    return Trained(model, preprocessor, config, run, load_weights(model, path))

@@ -1,0 +1,271 @@
+"""Train the model.
+
+    python -m {{ cookiecutter.package_name }}.train [--config FILE] [key=value ...]
+
+Writes `runs/<run.name>/`: the resolved `config.yaml`, `preprocessor.json`, `checkpoints/`,
+`metrics.jsonl` and TensorBoard events. Restarting a run of the same name resumes from its newest
+checkpoint at the step it was written.
+
+The loop is written out with `strategy.run` rather than `model.fit`: one loop serves every
+strategy (Keras 3's `fit` fails under MultiWorkerMirroredStrategy, keras-team/keras#20585),
+stops and resumes at an exact step, and runs `trainer.steps_per_execution` steps per call into
+TensorFlow to keep Python out of the hot path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Iterator
+
+import keras
+import tensorflow as tf
+from tqdm import tqdm
+
+from {{ cookiecutter.package_name }} import devices
+from {{ cookiecutter.package_name }}.checkpoint import Checkpoints
+from {{ cookiecutter.package_name }}.config import (
+    Config,
+    OptimConfig,
+    add_config_arguments,
+    config_from_args,
+)
+from {{ cookiecutter.package_name }}.data import (
+    PREPROCESSOR_FILE,
+    Example,
+    Preprocessor,
+    has_split,
+    load_split,
+    pipeline,
+)
+from {{ cookiecutter.package_name }}.errors import UserError, exit_on_user_error
+from {{ cookiecutter.package_name }}.evaluate import make_predictor, split_metrics
+from {{ cookiecutter.package_name }}.model import build_model
+from {{ cookiecutter.package_name }}.runs import Run
+
+NO_WEIGHT_DECAY = ["bias", "gamma", "beta"]
+
+
+def train(config: Config) -> Run:
+    strategy = devices.select_strategy(config.trainer)
+    devices.set_precision(config.trainer.precision)
+    keras.utils.set_random_seed(config.seed)
+    if config.data.batch_size % strategy.num_replicas_in_sync:
+        raise UserError(
+            f"data.batch_size={config.data.batch_size} does not split evenly across "
+            f"{strategy.num_replicas_in_sync} replicas"
+        )
+    run, chief = Run.of(config), devices.is_chief(strategy)
+    train_examples = load_split(config.data, "train")
+    preprocessor = _preprocessor(run, train_examples, config)
+    if chief:
+        run.prepare(config)
+        preprocessor.save(run.root / PREPROCESSOR_FILE)
+
+    steps_per_epoch = max(len(train_examples) // config.data.batch_size, 1)
+    total_steps = config.trainer.max_steps
+    if total_steps < 0:
+        total_steps = config.trainer.max_epochs * steps_per_epoch
+    with strategy.scope():
+        model = build_model(config.model, preprocessor)
+        optimizer = build_optimizer(config.optim, total_steps, config.trainer.precision)
+        optimizer.build(model.trainable_variables)
+        checkpoints = Checkpoints(
+            run.checkpoints, model, optimizer, config.trainer.keep_checkpoints, writer=chief
+        )
+        resumed_from = checkpoints.restore_latest()
+    start = int(optimizer.iterations.numpy())
+    print(f"{devices.describe(strategy)}; {model.count_params():,} parameters")
+    if resumed_from:
+        print(f"Resumed from step {start} ({resumed_from})")
+    if start >= total_steps:
+        print(f"Already trained for {start} steps (trainer.max_steps={total_steps})")
+        return run
+
+    batches = strategy.distribute_datasets_from_function(
+        lambda context: pipeline.training_dataset(
+            train_examples, preprocessor, config, context, start
+        )
+    )
+    train_steps = make_train_steps(model, optimizer, strategy, config, preprocessor.objective)
+    validate = _validator(model, strategy, preprocessor, config)
+    loop = Loop(run, config, chief, steps_per_epoch, total_steps)
+{%- if cookiecutter.task == "image" %}
+    with pipeline.data_errors():
+        loop.run(iter(batches), train_steps, checkpoints, validate, start)
+{%- else %}
+    loop.run(iter(batches), train_steps, checkpoints, validate, start)
+{%- endif %}
+    return run
+
+
+def _preprocessor(run: Run, train_examples: list[Example], config: Config) -> Preprocessor:
+    """The run's saved preprocessing when resuming (the vocabulary must not change), else fitted."""
+    saved = run.root / PREPROCESSOR_FILE
+    if saved.is_file():
+        return Preprocessor.load(saved)
+    return Preprocessor.fit(train_examples, config.data)
+
+
+def build_optimizer(
+    config: OptimConfig, total_steps: int, precision: str
+) -> keras.optimizers.Optimizer:
+    """Linear warmup to `optim.lr`, then cosine decay to 0 at the last step."""
+    warmup = min(config.warmup_steps, total_steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else config.lr,
+        decay_steps=max(total_steps - warmup, 1),
+        warmup_target=config.lr if warmup else None,
+        warmup_steps=warmup,
+    )
+    options = {
+        "learning_rate": schedule,
+        "weight_decay": config.weight_decay,
+        "global_clipnorm": config.grad_clip or None,
+    }
+    if config.name == "adamw":
+        optimizer = keras.optimizers.AdamW(**options)
+    else:
+        optimizer = keras.optimizers.SGD(momentum=0.9, nesterov=True, **options)
+    optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
+    if precision == "fp16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def per_example_loss(objective: str) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    if objective == "classification":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    mse = keras.losses.MeanSquaredError(reduction=None)
+    return lambda targets, outputs: mse(tf.reshape(targets, (-1, 1)), outputs)
+
+
+def make_train_steps(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    strategy: tf.distribute.Strategy,
+    config: Config,
+    objective: str,
+) -> Callable[[Iterator, tf.Tensor], tf.Tensor]:
+    """A compiled function running `count` optimizer steps; it returns their mean loss."""
+    loss_fn = per_example_loss(objective)
+
+    def gradients(inputs: dict, targets: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        with tf.GradientTape() as tape:
+            outputs = model(inputs, training=True)
+            loss = tf.nn.compute_average_loss(
+                loss_fn(targets, outputs), global_batch_size=config.data.batch_size
+            )
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            scaled = optimizer.scale_loss(loss)
+        return loss, tape.gradient(scaled, model.trainable_variables)
+
+    if config.trainer.compile and devices.can_jit_compile(strategy):
+        gradients = tf.function(gradients, jit_compile=True)
+    elif config.trainer.compile:
+        print("trainer.compile: XLA is off under several logical CPU devices")
+
+    def replica_step(batch: tuple[dict, tf.Tensor]) -> tf.Tensor:
+        loss, grads = gradients(*batch)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    @tf.function
+    def train_steps(iterator: Iterator, count: tf.Tensor) -> tf.Tensor:
+        total = tf.constant(0.0)
+        for _ in tf.range(count):
+            losses = strategy.run(replica_step, args=(next(iterator),))
+            total += strategy.reduce("SUM", losses, axis=None)
+        return total / tf.cast(count, tf.float32)
+
+    return train_steps
+
+
+def _validator(
+    model: keras.Model, strategy: tf.distribute.Strategy, preprocessor: Preprocessor, config: Config
+) -> Callable[[], dict[str, float]] | None:
+    if not has_split(config.data, "val"):
+        return None
+    examples = load_split(config.data, "val")
+    dataset = pipeline.evaluation_dataset(examples, preprocessor, config.data)
+    predict = make_predictor(model, strategy)
+    return lambda: split_metrics(predict, dataset, preprocessor)
+
+
+class Loop:
+    """Steps in chunks that end on every log, checkpoint and epoch boundary."""
+
+    def __init__(
+        self, run: Run, config: Config, chief: bool, steps_per_epoch: int, total_steps: int
+    ) -> None:
+        self.run_dir, self.config, self.chief = run, config, chief
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
+        self.writer = (
+            tf.summary.create_file_writer(str(run.tensorboard))
+            if config.log.tensorboard and chief
+            else tf.summary.create_noop_writer()
+        )
+
+    def run(
+        self,
+        batches: Iterator,
+        train_steps: Callable[[Iterator, tf.Tensor], tf.Tensor],
+        checkpoints: Checkpoints,
+        validate: Callable[[], dict[str, float]] | None,
+        step: int,
+    ) -> None:
+        trainer = self.config.trainer
+        progress = tqdm(total=self.total_steps, initial=step, unit="step", disable=not self.chief)
+        loss_sum, steps_since_log, seconds = 0.0, 0, 0.0  # since the last log line
+        while step < self.total_steps:
+            count = self._chunk(step)
+            start = time.perf_counter()
+            loss = float(train_steps(batches, tf.constant(count)))
+            seconds += time.perf_counter() - start
+            step += count
+            progress.update(count)
+            loss_sum, steps_since_log = loss_sum + loss * count, steps_since_log + count
+            if step % self.config.log.every == 0 or step == self.total_steps:
+                record = {
+                    "loss": loss_sum / steps_since_log,
+                    "samples_per_sec": steps_since_log * self.config.data.batch_size / seconds,
+                }
+                progress.set_postfix(loss=f"{record['loss']:.4f}")
+                self._log("train", step, record)
+                loss_sum, steps_since_log, seconds = 0.0, 0, 0.0
+            if step % trainer.checkpoint_every == 0 or step == self.total_steps:
+                checkpoints.save(step)
+            if validate and (step % self.steps_per_epoch == 0 or step == self.total_steps):
+                metrics = validate()
+                summary = "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+                progress.write(f"step {step} val {summary}")
+                self._log("val", step, metrics)
+        progress.close()
+
+    def _chunk(self, step: int) -> int:
+        """Steps to the next event, at most trainer.steps_per_execution."""
+        trainer = self.config.trainer
+        periods = (self.config.log.every, trainer.checkpoint_every, self.steps_per_epoch)
+        to_event = min(period - step % period for period in periods)
+        return min(trainer.steps_per_execution, to_event, self.total_steps - step)
+
+    def _log(self, split: str, step: int, values: dict[str, float]) -> None:
+        if not self.chief:
+            return
+        epoch = round(step / self.steps_per_epoch, 3)
+        self.run_dir.log_metrics({"split": split, "step": step, "epoch": epoch, **values})
+        with self.writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(f"{split}/{name}", value)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train the model.")
+    add_config_arguments(parser)
+    train(config_from_args(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from dlstart import __version__
+from dlstart.questionnaire import FLAGS
+
+
+def test_version(dlstart) -> None:
+    result = dlstart("--version")
+    assert result.code == 0 and result.out.strip() == f"dlstart {__version__}"
+
+
+def test_help_lists_the_commands(dlstart) -> None:
+    result = dlstart("--help")
+    assert result.code == 0
+    assert "new" in result.out and "recommend" in result.out
+
+
+def test_new_help_explains_every_option(dlstart) -> None:
+    out = dlstart("new", "--help").out
+    for flag in [*FLAGS.values(), "--answers", "--yes", "--force", "--template", "DEST"]:
+        assert flag in out
+    assert "never overwritten or deleted" in out  # what --force means
+    assert "examples:" in out and "exit status" in out
+
+
+def test_recommend_help(dlstart) -> None:
+    out = dlstart("recommend", "--help").out
+    for flag in ("--goal", "--hardware", "--experience", "--python", "--yes"):
+        assert flag in out
+    assert "--framework" not in out and "--task" not in out
+
+
+def test_no_command_is_a_usage_error(dlstart) -> None:
+    result = dlstart()
+    assert result.code == 2 and "COMMAND" in result.err
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["new", "--help"], ["recommend", "--yes", "--hardware", "cpu"]]
+)
+def test_help_and_recommend_do_not_import_copier_or_questionary(argv: list[str]) -> None:
+    heavy = {"copier", "questionary", "prompt_toolkit", "yaml", "jinja2"}
+    code = (
+        "import sys\n"
+        "from dlstart.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {heavy!r}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_recommend_without_a_terminal(dlstart) -> None:
+    result = dlstart("recommend", "--goal", "browser")
+    assert result.code == 2 and "--hardware" in result.err and "--experience" in result.err
+    result = dlstart("recommend", "--goal", "browser", "--hardware", "gpu", "--experience", "new")
+    assert result.code == 0
+    first = next(line for line in result.out.splitlines() if line.lstrip().startswith("1."))
+    assert "TensorFlow" in first
+
+
+def test_missing_answers_without_a_terminal_fail_instead_of_waiting(isolated) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dlstart", "new", "demo", "--framework", "jax"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--task" in result.stderr and "--hardware" in result.stderr
+    assert list(isolated.iterdir()) == []

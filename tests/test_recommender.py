@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from dlstart.questions import FRAMEWORKS, HARDWARE
+from dlstart.recommender import (
+    EXPERIENCE,
+    GOALS,
+    WEIGHTS,
+    Profile,
+    format_ranking,
+    rank,
+    recommend,
+)
+
+ALL_PROFILES = [
+    Profile(goal, hardware, experience)
+    for goal, hardware, experience in itertools.product(GOALS, HARDWARE, EXPERIENCE)
+]
+
+
+@pytest.mark.parametrize(
+    ("goal", "hardware", "experience", "expected"),
+    [
+        ("mobile", "cpu", "new", "tensorflow"),
+        ("mobile", "gpu", "tensorflow", "tensorflow"),
+        ("mobile", "gpu", "jax", "tensorflow"),
+        ("browser", "cpu", "new", "tensorflow"),
+        ("browser", "gpu", "pytorch", "tensorflow"),
+        ("serving", "gpu", "new", "tensorflow"),
+        ("scale", "tpu", "new", "jax"),
+        ("scale", "tpu", "pytorch", "jax"),
+        ("numerical", "cpu", "new", "jax"),
+        ("research", "tpu", "new", "jax"),
+        ("research", "cpu", "new", "pytorch"),
+        ("research", "gpu", "new", "pytorch"),
+        ("research", "gpu", "jax", "jax"),
+        ("research", "multi_gpu", "jax", "jax"),
+        ("research", "cluster", "jax", "jax"),
+        ("scale", "cluster", "pytorch", "pytorch"),
+        ("research", "apple", "tensorflow", "pytorch"),
+        ("mobile", "apple", "new", "pytorch"),
+    ],
+)
+def test_guidance(goal: str, hardware: str, experience: str, expected: str) -> None:
+    assert recommend(Profile(goal, hardware, experience)) == expected
+
+
+@pytest.mark.parametrize("profile", ALL_PROFILES, ids=str)
+def test_never_recommends_a_template_that_lacks_the_hardware(profile: Profile) -> None:
+    assert profile.hardware in FRAMEWORKS[recommend(profile)].hardware
+
+
+def test_python_version_the_template_lacks_rules_a_framework_out() -> None:
+    assert recommend(Profile("browser", "cpu", "new")) == "tensorflow"
+    assert "3.13" not in FRAMEWORKS["tensorflow"].python_versions
+    with_313 = Profile("browser", "cpu", "new", python_version="3.13")
+    assert recommend(with_313) != "tensorflow"
+    assert rank(with_313)[-1].framework == "tensorflow"
+    assert "Python 3.13" in rank(with_313)[-1].unavailable
+
+
+@pytest.mark.parametrize("profile", [p for p in ALL_PROFILES if p.experience == "new"], ids=str)
+def test_team_experience_raises_that_framework(profile: Profile) -> None:
+    for framework in FRAMEWORKS:
+        knows = Profile(profile.goal, profile.hardware, framework)
+        before = next(s for s in rank(profile) if s.framework == framework)
+        after = next(s for s in rank(knows) if s.framework == framework)
+        assert after.points > before.points
+
+
+def test_ranking_is_ordered_and_unavailable_last() -> None:
+    for profile in ALL_PROFILES:
+        scores = rank(profile)
+        assert sorted(s.framework for s in scores) == sorted(FRAMEWORKS)
+        available = [s for s in scores if not s.unavailable]
+        assert [s.points for s in available] == sorted((s.points for s in available), reverse=True)
+        assert scores[: len(available)] == available
+
+
+def test_every_weight_has_a_reason_and_a_known_framework() -> None:
+    answers = {"goal": GOALS, "hardware": HARDWARE, "experience": EXPERIENCE}
+    for (criterion, answer), weights in WEIGHTS.items():
+        assert answer in answers[criterion]
+        for framework, (points, reason) in weights.items():
+            assert framework in FRAMEWORKS
+            assert points != 0 and len(reason) > 20
+
+
+def test_scores_sum_the_reasons_shown() -> None:
+    profile = Profile("mobile", "gpu", "jax")
+    for score in rank(profile):
+        assert score.points == sum(points for points, _ in score.reasons)
+    tensorflow = next(s for s in rank(profile) if s.framework == "tensorflow")
+    assert any("LiteRT" in reason for _, reason in tensorflow.reasons)
+
+
+def test_format_ranking_shows_scores_reasons_and_the_pick() -> None:
+    profile = Profile("scale", "tpu", "new")
+    scores = rank(profile)
+    text = format_ranking(profile, scores)
+    lines = text.splitlines()
+    first = next(line for line in lines if line.lstrip().startswith("1."))
+    assert "JAX" in first and "recommended" in first and f"score {scores[0].points:>2}" in first
+    assert "+3  built on XLA" in text
+    assert "not offered" in text and "PyTorch" in text
+    assert GOALS["scale"] in lines[0] and HARDWARE["tpu"] in lines[0]
