@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from .harness import TASKS, Project, free_port, quick_overrides, train_losses
 
 pytestmark = pytest.mark.slow
