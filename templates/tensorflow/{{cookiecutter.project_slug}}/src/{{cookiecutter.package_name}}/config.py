@@ -89,6 +89,9 @@ class TrainerConfig:
     strategy: Literal["ddp", "fsdp"]
 {%- elif cookiecutter._framework == "tensorflow" %}
     steps_per_execution: int
+{%- elif cookiecutter._framework == "jax" %}
+    mesh_model: int
+    compilation_cache: str | None
 {%- endif %}
 
 

@@ -25,6 +25,10 @@ class DataError(UserError):
     def __init__(self, source: str | Path, problem: str) -> None:
         super().__init__(f"{source}: {problem}")
         self.source = str(source)
+        self.problem = problem
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.source, self.problem)  # re-raised intact from loader processes
 
 
 class InvalidInput(UserError):

@@ -1,0 +1,175 @@
+"""Export of a checkpoint for serving, each artifact checked against the model:
+
+    python -m {{ cookiecutter.package_name }}.export --checkpoint runs/baseline [--format F]
+
+Writes `runs/<run>/export/` with `preprocessor.json` and, for `--format all` (the default):
+
+- `model.jax`: serialized StableHLO from `jax.export`, batch dimension symbolic, lowered for CPU,
+  CUDA and TPU. `serve` and `inference.py` run it with JAX alone.
+- `saved_model/`: a TensorFlow SavedModel through `jax2tf` (CPU and CUDA), for TF Serving.
+- `model.tflite`: LiteRT, converted from that SavedModel, for mobile and edge runtimes.
+
+Exports compute in float32 whatever `trainer.precision` was. Each artifact is reloaded and its
+outputs compared with the model's on validation examples at two batch sizes, neither fixed at
+export; the command fails on a mismatch (see parity.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from {{ cookiecutter.package_name }}.checkpoint import load_trained
+from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, Preprocessor, load_split
+from {{ cookiecutter.package_name }}.errors import UserError, exit_on_user_error
+from {{ cookiecutter.package_name }}.inference import SERVING_FILE, load_predictor
+from {{ cookiecutter.package_name }}.parity import ParityCheck, check_parity, report
+
+FORMATS = ("stablehlo", "savedmodel", "litert")
+TOLERANCE = 1e-4
+CHECK_BATCH_SIZES = (1, 5)
+Inputs = dict[str, np.ndarray]
+
+
+def input_specs(preprocessor: Preprocessor, batch: object) -> dict[str, jax.ShapeDtypeStruct]:
+    return {
+        name: jax.ShapeDtypeStruct((batch, *shape), jnp.dtype(dtype))
+        for name, (shape, dtype) in preprocessor.input_spec.items()
+    }
+
+
+def export_stablehlo(forward: Callable, preprocessor: Preprocessor, out: Path) -> Path:
+    (batch,) = jax.export.symbolic_shape("batch")
+    exported = jax.export.export(jax.jit(forward), platforms=("cpu", "cuda", "tpu"))(
+        input_specs(preprocessor, batch)
+    )
+    path = out / SERVING_FILE
+    path.write_bytes(exported.serialize())
+    return path
+
+
+def export_savedmodel(forward: Callable, preprocessor: Preprocessor, out: Path) -> Path:
+    tf = _tensorflow()
+    from jax.experimental import jax2tf
+
+    names = list(preprocessor.input_spec)
+    polymorphic = [
+        "(batch, " + ", ".join(map(str, shape)) + ")"
+        for shape, _ in preprocessor.input_spec.values()
+    ]
+    converted = jax2tf.convert(
+        lambda *arrays: forward(dict(zip(names, arrays, strict=True))),
+        polymorphic_shapes=polymorphic,
+        native_serialization_platforms=("cpu", "cuda"),
+        with_gradient=False,
+    )
+    signature = [
+        tf.TensorSpec((None, *shape), dtype, name=name)
+        for name, (shape, dtype) in preprocessor.input_spec.items()
+    ]
+    module = tf.Module()
+    module.serve = tf.function(converted, input_signature=signature, autograph=False)
+    path = out / "saved_model"
+    shutil.rmtree(path, ignore_errors=True)
+    tf.saved_model.save(module, str(path), signatures=module.serve.get_concrete_function())
+    return path
+
+
+def export_litert(saved_model: Path, out: Path) -> Path:
+    converter = _tensorflow().lite.TFLiteConverter.from_saved_model(str(saved_model))
+    path = out / "model.tflite"
+    path.write_bytes(converter.convert())
+    return path
+
+
+def run_savedmodel(path: Path) -> Callable[[Inputs], np.ndarray]:
+    tf = _tensorflow()
+    loaded = tf.saved_model.load(str(path))
+
+    def run(inputs: Inputs) -> np.ndarray:
+        tensors = {name: tf.constant(array) for name, array in inputs.items()}
+        return loaded.signatures["serving_default"](**tensors)["output_0"].numpy()
+
+    return run
+
+
+def run_litert(path: Path) -> Callable[[Inputs], np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner()
+    return lambda inputs: runner(**inputs)["output_0"]
+
+
+def _tensorflow() -> ModuleType:
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise UserError(
+            "the savedmodel and litert formats need TensorFlow: pip install -r "
+            "requirements/export.txt (or export --format stablehlo)"
+        ) from None
+    return tf
+
+
+def export(checkpoint: Path, formats: tuple[str, ...]) -> list[ParityCheck]:
+    trained = load_trained(checkpoint, dtype=jnp.float32)
+    graph, state = nnx.split(trained.model)
+
+    def forward(inputs: dict[str, jax.Array]) -> jax.Array:
+        return nnx.merge(graph, state)(**inputs)
+
+    out = trained.run.export
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(trained.run.root / PREPROCESSOR_FILE, out / PREPROCESSOR_FILE)
+    examples = load_split(trained.config.data, "val")[: max(CHECK_BATCH_SIZES)]
+    inputs = trained.preprocessor.encode(examples)
+    expected = np.asarray(jax.jit(forward)(inputs))
+
+    artifacts: dict[str, tuple[Path, Callable[[Inputs], np.ndarray]]] = {}
+    if "stablehlo" in formats:
+        path = export_stablehlo(forward, trained.preprocessor, out)
+        artifacts["stablehlo"] = (path, load_predictor(out))
+    if "savedmodel" in formats or "litert" in formats:
+        saved_model = export_savedmodel(forward, trained.preprocessor, out)
+        if "savedmodel" in formats:
+            artifacts["savedmodel"] = (saved_model, run_savedmodel(saved_model))
+        if "litert" in formats:
+            path = export_litert(saved_model, out)
+            artifacts["litert"] = (path, run_litert(path))
+    checks = [_check(name, path, run, inputs, expected) for name, (path, run) in artifacts.items()]
+    report(out, checks)
+    return checks
+
+
+def _check(
+    name: str, path: Path, run: Callable[[Inputs], np.ndarray], inputs: Inputs, expected: np.ndarray
+) -> ParityCheck:
+    """Compare at each of CHECK_BATCH_SIZES (the export fixed no batch size)."""
+    sizes = CHECK_BATCH_SIZES
+    actual = np.concatenate([run({k: v[:n] for k, v in inputs.items()}) for n in sizes])
+    wanted = np.concatenate([expected[:n] for n in sizes])
+    return check_parity(name, path, wanted, actual, TOLERANCE)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Export a checkpoint and check each artifact.")
+    parser.add_argument(
+        "--checkpoint", type=Path, required=True, help="runs/<name> (its latest) or a checkpoint"
+    )
+    parser.add_argument("--format", choices=("all", *FORMATS), default="all")
+    args = parser.parse_args(argv)
+    formats = FORMATS if args.format == "all" else (args.format,)
+    export(args.checkpoint, formats)
+
+
+if __name__ == "__main__":
+    main()
