@@ -100,8 +100,18 @@ def prepare(base: Path) -> dict[str, tuple[list[str], dict[str, str], Path]]:
     make_project(repo, ours)
     make_project(repo, theirs)
     dlstart = [sys.executable, "-m", "dlstart", "update", str(ours), "--template", str(templates)]
-    copier = [sys.executable, "-m", "copier", "update", "--trust", "--defaults", "--quiet",
-              "--conflict", "inline", str(theirs)]
+    copier = [
+        sys.executable,
+        "-m",
+        "copier",
+        "update",
+        "--trust",
+        "--defaults",
+        "--quiet",
+        "--conflict",
+        "inline",
+        str(theirs),
+    ]
     return {
         "dlstart update": (dlstart, env, ours),
         "copier update": (copier, {**env, **git_redirect_env(templates)}, theirs),

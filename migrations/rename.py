@@ -149,11 +149,19 @@ def report(change: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--file", type=pair, action="append", default=[], metavar="OLD=NEW",
+        "--file",
+        type=pair,
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
         help="move a user-owned file (paths may hold {package_name})",
     )
     parser.add_argument(
-        "--key", type=key_pair, action="append", default=[], metavar="OLD=NEW",
+        "--key",
+        type=key_pair,
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
         help="rename a dotted config key within its section, in every configs/ YAML file",
     )
     args = parser.parse_args(argv)
