@@ -67,8 +67,8 @@ def build_model(config: ModelConfig, preprocessor: Preprocessor) -> nn.Module:
 """A small Transformer encoder for text classification.
 
 Input: `tokens`, int32 of shape (batch, max_length), 0 for padding, as the data module encodes
-them. A learned [CLS] vector is prepended; its final state is classified, so padding never
-affects the prediction (and an empty text is still well defined).
+them. Attention and the pooling that feeds the classifier (the mean of the final token states)
+skip padding, so it never affects the prediction; an empty text pools to zeros.
 Output: one logit per class.
 """
 
@@ -131,8 +131,7 @@ class TextTransformer(nn.Module):
     ) -> None:
         super().__init__()
         self.token_embedding = nn.Embedding(vocab_size, config.dim, padding_idx=PAD_ID)
-        self.position_embedding = nn.Embedding(max_length + 1, config.dim)
-        self.cls = nn.Parameter(torch.zeros(1, 1, config.dim))
+        self.position_embedding = nn.Embedding(max_length, config.dim)
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
             Block(config.dim, config.heads, config.mlp_dim, config.dropout)
@@ -140,17 +139,22 @@ class TextTransformer(nn.Module):
         )
         self.norm = nn.LayerNorm(config.dim)
         self.head = nn.Linear(config.dim, num_classes)
-        nn.init.normal_(self.cls, std=0.02)
+        for embedding in (self.token_embedding, self.position_embedding):
+            nn.init.normal_(embedding.weight, std=0.02)
+        with torch.no_grad():
+            self.token_embedding.weight[PAD_ID].zero_()
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        batch, length = tokens.shape
-        x = torch.cat([self.cls.expand(batch, -1, -1), self.token_embedding(tokens)], dim=1)
-        x = self.dropout(x + self.position_embedding(torch.arange(length + 1, device=x.device)))
-        keep = torch.cat([torch.ones_like(tokens[:, :1]), tokens != PAD_ID], dim=1).bool()
-        keep = keep[:, None, None, :]  # (batch, 1, 1, keys): attend to [CLS] and real tokens
+        real = tokens != PAD_ID
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        x = self.dropout(self.token_embedding(tokens) + self.position_embedding(positions))
+        # (batch, 1, 1, keys); an all-padding row attends to everything rather than to nothing
+        keep = (real | ~real.any(dim=1, keepdim=True))[:, None, None, :]
         for block in self.blocks:
             x = block(x, keep)
-        return self.head(self.norm(x[:, 0]))
+        weights = real.unsqueeze(-1).to(x.dtype)
+        pooled = (self.norm(x) * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return self.head(pooled)
 
 
 def build_model(config: ModelConfig, preprocessor: Preprocessor) -> nn.Module:
