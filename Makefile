@@ -1,19 +1,29 @@
 VENV ?= .venv
 PYTHON ?= python3
+FRAMEWORK ?= pytorch
+TASK ?= image
+DEMO ?= build/demo
 
-.PHONY: test sync bench
+.PHONY: demo test sync bench
 
 $(VENV)/bin/dlstart: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-test: $(VENV)/bin/dlstart  ## install dlstart and its test tools into .venv; ruff, then pytest
+demo: $(VENV)/bin/dlstart  ## generate $(DEMO) ($(FRAMEWORK), $(TASK)), install its pinned CPU environment, train one step
+	rm -rf $(DEMO)
+	$(VENV)/bin/dlstart new $(DEMO) --yes --framework $(FRAMEWORK) --task $(TASK) --hardware cpu
+	# retries=0: where PyTorch's wheel index is unreachable, pip moves on at once
+	PIP_RETRIES=0 $(MAKE) -C $(DEMO) setup sample
+	$(MAKE) -C $(DEMO) train ARGS="trainer.max_steps=1 run.name=demo"
+
+test: $(VENV)/bin/dlstart  ## ruff, then every test (generated projects run in .venvs/<framework>-*)
 	$(VENV)/bin/ruff check src tests bench tools hooks migrations
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
 
 sync:  ## write the generated parts of the templates (see CONTRIBUTING.md)
-	python tools/sync_templates.py
+	$(PYTHON) tools/sync_templates.py
 
 bench: $(VENV)/bin/dlstart  ## time dlstart new against raw copier and cookiecutter
 	$(VENV)/bin/python bench/generate.py
