@@ -33,23 +33,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from baking import bake_image_project
+
 PACKAGE = "bench_image"
-
-
-def bake(out: Path) -> Path:
-    try:
-        from cookiecutter.main import cookiecutter
-    except ImportError:
-        sys.exit("cookiecutter is missing: pip install cookiecutter (next to jax)")
-    project = cookiecutter(
-        str(ROOT / "templates" / "jax"),
-        no_input=True,
-        output_dir=str(out),
-        extra_context={"project_name": "Bench image", "package_name": PACKAGE, "task": "image"},
-        accept_hooks=False,
-    )
-    return Path(project)
 
 
 def write_data(data: object, out: Path, train_images: int) -> None:
@@ -93,7 +79,7 @@ def main(args: argparse.Namespace) -> None:
     from flax import nnx
 
     with tempfile.TemporaryDirectory() as tmp:
-        project = bake(Path(tmp))
+        project = bake_image_project("jax", Path(tmp), PACKAGE)
         sys.path.insert(0, str(project / "src"))
         config_module = importlib.import_module(f"{PACKAGE}.config")
         data = importlib.import_module(f"{PACKAGE}.data")

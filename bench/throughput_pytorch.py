@@ -29,24 +29,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from baking import bake_image_project
+
 PACKAGE = "bench_image"
 WINDOW = 5
-
-
-def bake(out: Path) -> Path:
-    try:
-        from cookiecutter.main import cookiecutter
-    except ImportError:
-        sys.exit("cookiecutter is missing: pip install cookiecutter (next to torch)")
-    project = cookiecutter(
-        str(ROOT / "templates" / "pytorch"),
-        no_input=True,
-        output_dir=str(out),
-        extra_context={"project_name": "Bench image", "package_name": PACKAGE, "task": "image"},
-        accept_hooks=False,
-    )
-    return Path(project)
 
 
 def time_steps(step: Callable[[], None], warmup: int, steps: int) -> float:
@@ -68,7 +54,7 @@ def main(args: argparse.Namespace) -> None:
     import torch.nn.functional as F
 
     with tempfile.TemporaryDirectory() as tmp:
-        project = bake(Path(tmp))
+        project = bake_image_project("pytorch", Path(tmp), PACKAGE)
         sys.path.insert(0, str(project / "src"))
         config_module = importlib.import_module(f"{PACKAGE}.config")
         data = importlib.import_module(f"{PACKAGE}.data")

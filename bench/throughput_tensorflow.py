@@ -33,8 +33,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
+from baking import bake_image_project
 
-ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "bench_image"
 LITERT_RUNS = 200
 
@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> None:
     if args.steps % args.warmup:
         raise SystemExit("--steps must be a multiple of --warmup (the logging window)")
     with tempfile.TemporaryDirectory() as tmp:
-        project = _bake(Path(tmp))
+        project = bake_image_project("tensorflow", Path(tmp), PACKAGE)
         sys.path.insert(0, str(project / "src"))
         modules = {name: importlib.import_module(f"{PACKAGE}.{name}") for name in MODULES}
         modules["data"].write_sample(project / "data" / "sample")
@@ -52,23 +52,6 @@ def main(args: argparse.Namespace) -> None:
 
 
 MODULES = ("config", "data", "data.pipeline", "model", "train", "export", "runs")
-
-
-def _bake(out: Path) -> Path:
-    try:
-        from cookiecutter.main import cookiecutter
-    except ImportError:
-        raise SystemExit("pip install cookiecutter first: it bakes the project") from None
-    context = {"project_name": "bench image", "project_slug": "bench-image", "task": "image"}
-    return Path(
-        cookiecutter(
-            str(ROOT / "templates" / "tensorflow"),
-            no_input=True,
-            output_dir=str(out),
-            extra_context={**context, "package_name": PACKAGE},
-            accept_hooks=False,
-        )
-    )
 
 
 def _overrides(project: Path, args: argparse.Namespace, name: str) -> list[str]:
