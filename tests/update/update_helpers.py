@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from dlstart.cli import main as dlstart
-from dlstart.questions import CANONICAL_TEMPLATE_URL
-from dlstart.template_repo import TemplateRepo
+from dlstart.generate import render
+from dlstart.sources import TemplateSource, load_hooks
 
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = (
@@ -120,13 +120,11 @@ def write_v2(history: TemplateHistory) -> None:
 
 
 def generate(history: TemplateHistory, dest: Path, version: str, **answers: object) -> Path:
-    """Generate a project as `dlstart new` does: the versioned root template, the canonical URL
-    redirected to the local repository, the post-generation task (git init, first commit).
-
-    Seam: once the engine branch provides its generation function, call it here instead.
-    """
+    """Generate a project from `version` of the history the way `dlstart new` does: render
+    through copier, then the post-generation hook (git init, first commit)."""
     data = {"framework": "pytorch", "project_name": "Demo", **answers}
-    TemplateRepo(CANONICAL_TEMPLATE_URL, history.path).copy(dest, version, data, tasks=True)
+    render(TemplateSource(str(history.path), version), dest, data)
+    load_hooks().init_git(dest)
     return dest
 
 
