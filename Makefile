@@ -4,7 +4,7 @@ FRAMEWORK ?= pytorch
 TASK ?= image
 DEMO ?= build/demo
 
-.PHONY: demo test sync bench
+.PHONY: demo test sync bench bench-update bench-train
 
 $(VENV)/bin/dlstart: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,12 @@ sync:  ## write the generated parts of the templates (see CONTRIBUTING.md)
 
 bench: $(VENV)/bin/dlstart  ## time dlstart new against raw copier and cookiecutter
 	$(VENV)/bin/python bench/generate.py
+
+bench-update: $(VENV)/bin/dlstart  ## time dlstart update against raw copier update
+	$(VENV)/bin/python bench/update.py
+
+# The framework's test environment (.venvs/), with cookiecutter added to bake the project.
+bench-train: $(VENV)/bin/dlstart  ## samples/s of the generated $(FRAMEWORK) image project vs a hand-written loop
+	python=$$($(VENV)/bin/python -c 'from tests.harness import framework_env; print(framework_env("$(FRAMEWORK)").python)') \
+	&& $$python -m pip install --quiet 'cookiecutter>=2.6,<3' \
+	&& $$python bench/train_throughput.py --framework $(FRAMEWORK)
