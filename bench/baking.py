@@ -1,8 +1,11 @@
-"""Baking the generated image project a throughput benchmark measures."""
+"""Baking the generated image project a throughput benchmark measures, and importing it."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,3 +26,9 @@ def bake_image_project(framework: str, out: Path, package: str) -> Path:
         accept_hooks=False,
     )
     return Path(project)
+
+
+def import_modules(project: Path, package: str, *names: str) -> list[ModuleType]:
+    """`<package>.<name>` for each name, imported from the baked project's src/."""
+    sys.path.insert(0, str(project / "src"))
+    return [importlib.import_module(f"{package}.{name}") for name in names]

@@ -23,17 +23,15 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib
 import json
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from baking import bake_image_project
+from baking import bake_image_project, import_modules
 
 PACKAGE = "bench_image"
 
@@ -80,12 +78,9 @@ def main(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         project = bake_image_project("jax", Path(tmp), PACKAGE)
-        sys.path.insert(0, str(project / "src"))
-        config_module = importlib.import_module(f"{PACKAGE}.config")
-        data = importlib.import_module(f"{PACKAGE}.data")
-        devices = importlib.import_module(f"{PACKAGE}.devices")
-        model_module = importlib.import_module(f"{PACKAGE}.model")
-        train = importlib.import_module(f"{PACKAGE}.train")
+        config_module, data, devices, model_module, train = import_modules(
+            project, PACKAGE, "config", "data", "devices", "model", "train"
+        )
 
         data_path = Path(tmp) / "data"
         train_steps = args.steps * (args.repeats + 1)

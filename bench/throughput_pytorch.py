@@ -20,16 +20,14 @@ Needs torch (the template's requirements/cpu.txt) and cookiecutter in the runnin
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from baking import bake_image_project
+from baking import bake_image_project, import_modules
 
 PACKAGE = "bench_image"
 WINDOW = 5
@@ -55,13 +53,9 @@ def main(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         project = bake_image_project("pytorch", Path(tmp), PACKAGE)
-        sys.path.insert(0, str(project / "src"))
-        config_module = importlib.import_module(f"{PACKAGE}.config")
-        data = importlib.import_module(f"{PACKAGE}.data")
-        devices = importlib.import_module(f"{PACKAGE}.devices")
-        pipeline = importlib.import_module(f"{PACKAGE}.data.pipeline")
-        model_module = importlib.import_module(f"{PACKAGE}.model")
-        train = importlib.import_module(f"{PACKAGE}.train")
+        config_module, data, devices, pipeline, model_module, train = import_modules(
+            project, PACKAGE, "config", "data", "devices", "data.pipeline", "model", "train"
+        )
 
         data_path = Path(tmp) / "data"
         data.write_sample(data_path)

@@ -21,9 +21,7 @@ int8 files.
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
-from baking import bake_image_project
+from baking import bake_image_project, import_modules
 
 PACKAGE = "bench_image"
 LITERT_RUNS = 200
@@ -44,8 +42,7 @@ def main(args: argparse.Namespace) -> None:
         raise SystemExit("--steps must be a multiple of --warmup (the logging window)")
     with tempfile.TemporaryDirectory() as tmp:
         project = bake_image_project("tensorflow", Path(tmp), PACKAGE)
-        sys.path.insert(0, str(project / "src"))
-        modules = {name: importlib.import_module(f"{PACKAGE}.{name}") for name in MODULES}
+        modules = dict(zip(MODULES, import_modules(project, PACKAGE, *MODULES), strict=True))
         modules["data"].write_sample(project / "data" / "sample")
         results = _measure(modules, project, args)
     _print(results, args)
