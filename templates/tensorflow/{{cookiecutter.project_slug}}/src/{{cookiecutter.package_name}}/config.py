@@ -72,6 +72,7 @@ class OptimConfig:
     name: Literal["adamw", "sgd"]
     lr: float
     weight_decay: float
+    warmup_fraction: float
     warmup_steps: int
     grad_clip: float
 
