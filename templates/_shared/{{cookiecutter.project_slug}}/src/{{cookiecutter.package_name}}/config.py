@@ -28,6 +28,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.yaml
 class RunConfig:
     name: str
     dir: str
+    reconfigure: bool
 
 
 @dataclasses.dataclass

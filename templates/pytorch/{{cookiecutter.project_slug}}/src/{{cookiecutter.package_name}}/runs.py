@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from {{ cookiecutter.package_name }}.config import Config, save_config
-from {{ cookiecutter.package_name }}.errors import UserError
+import yaml
+
+from {{ cookiecutter.package_name }}.config import Config, save_config, to_dict
+from {{ cookiecutter.package_name }}.errors import ConfigError, UserError
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,26 @@ class Run:
     def export(self) -> Path:
         return self.root / "export"
 
+    def check_config(self, config: Config) -> None:
+        """Refuse to resume this run under a config that differs from its saved one, except in
+        the keys that may change on a restart (`RESUMABLE_KEYS`) or with `run.reconfigure=true`.
+        Read-only: every process may call it before training."""
+        if not self.config_file.is_file() or config.run.reconfigure:
+            return
+        saved = _flatten(yaml.safe_load(self.config_file.read_text()) or {})
+        wanted = _flatten(to_dict(config))
+        changed = [
+            f"{key}: {saved.get(key, '(absent)')!r} -> {wanted.get(key, '(absent)')!r}"
+            for key in sorted(set(saved) | set(wanted))
+            if saved.get(key) != wanted.get(key) and not _resumable(key)
+        ]
+        if changed:
+            raise ConfigError(
+                f"run {self.root} was started with another config ({'; '.join(changed)}): resume"
+                " it unchanged, start a new run with run.name=<new name>, or pass"
+                " run.reconfigure=true to resume under the new values"
+            )
+
     def prepare(self, config: Config) -> None:
         """Create the directory and write the resolved config (the main process only)."""
         self.checkpoints.mkdir(parents=True, exist_ok=True)
@@ -65,6 +87,32 @@ class Run:
         if not self.metrics_file.exists():
             return []
         return [json.loads(line) for line in self.metrics_file.read_text().splitlines() if line]
+
+
+RESUMABLE_KEYS = (
+    "trainer.max_steps",
+    "trainer.max_epochs",
+    "trainer.devices",
+    "trainer.checkpoint_every",
+    "trainer.keep_checkpoints",
+    "data.num_workers",
+    "run.reconfigure",
+    "log.",
+)
+
+
+def _resumable(key: str) -> bool:
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS)
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _is_nan_or_inf(value: Any) -> bool:
