@@ -252,13 +252,21 @@ def test_nan_in_a_numeric_training_column_keeps_it_numeric(sample_data, tmp_path
     config = _config(data, {})
     train = load_split(config, "train")
     preprocessor = Preprocessor.fit(train, config)
-    assert list(preprocessor.numeric) == ["age", "income", "tenure_months"]
-    assert preprocessor.indicators == ["age"]
+    assert preprocessor.numeric_columns == ["age", "income", "tenure_months"]
+    assert list(preprocessor.numeric) == [*preprocessor.numeric_columns, "age:missing"]
     assert preprocessor.input_spec["numeric"] == ((4,), "float32")
     numeric = preprocessor.encode(train)["numeric"]
     assert numeric[:, 3].tolist() == [float(i == 6) for i in range(len(train))]
     mean, std = preprocessor.numeric["age"]
     assert numeric[6, 0] == np.float32((preprocessor.medians["age"] - mean) / std)
+
+
+def test_a_column_named_as_an_indicator_is_refused(tmp_path: Path) -> None:
+    lines = ["income,income:missing,target", "1,0,yes", ",1,no"]
+    data = _write_files(tmp_path / "data", {"train.csv": {"lines": lines}})
+    config = _config(data, {})
+    with pytest.raises(DataError, match="'income:missing' is named as the missing-value indicator"):
+        Preprocessor.fit(load_split(config, "train"), config)
 
 
 def test_text_in_numeric_column_is_named(sample_data, tmp_path, capsys) -> None:
@@ -274,6 +282,7 @@ def test_preprocessor_files_of_the_previous_version_still_load(tmp_path: Path) -
     """Saved before medians and indicators: missing values stay the mean, no indicators."""
     case = GOLDEN["cases"][0]
     old = {k: v for k, v in case["fitted"].items() if k not in ("medians", "indicators")}
+    old["numeric"] = {k: v for k, v in old["numeric"].items() if not k.endswith(":missing")}
     (tmp_path / "preprocessor.json").write_text(json.dumps(old))
     preprocessor = Preprocessor.load(tmp_path / "preprocessor.json")
     assert preprocessor.input_spec["numeric"] == ((2,), "float32")

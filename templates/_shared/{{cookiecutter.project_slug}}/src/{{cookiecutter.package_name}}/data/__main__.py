@@ -52,8 +52,8 @@ def check(args: argparse.Namespace) -> None:
 
 
 def describe_columns(preprocessor: Preprocessor) -> None:
-    if preprocessor.numeric:
-        print(f"numeric columns: {', '.join(preprocessor.numeric)}")
+    if preprocessor.numeric_columns:
+        print(f"numeric columns: {', '.join(preprocessor.numeric_columns)}")
     if preprocessor.indicators:
         names = ", ".join(preprocessor.indicators)
         print(f"missing values (training median, plus an indicator input) in: {names}")
