@@ -261,6 +261,18 @@ def test_nan_in_a_numeric_training_column_keeps_it_numeric(sample_data, tmp_path
     assert numeric[6, 0] == np.float32((preprocessor.medians["age"] - mean) / std)
 
 
+def test_data_check_names_what_makes_a_column_of_numbers_categorical(
+    sample_data, tmp_path, capsys
+) -> None:
+    data = _copy(sample_data, tmp_path)
+    lines = (data / "train.csv").read_text().splitlines()
+    lines[4] = "n.a.," + lines[4].split(",", 1)[1]
+    (data / "train.csv").write_text("\n".join(lines) + "\n")
+    data_main(["check", f"data.path={data}"])
+    note = f"note: column age is categorical because of 'n.a.' at {data / 'train.csv'}:5"
+    assert note in capsys.readouterr().out.splitlines()
+
+
 def test_a_column_named_as_an_indicator_is_refused(tmp_path: Path) -> None:
     lines = ["income,income:missing,target", "1,0,yes", ",1,no"]
     data = _write_files(tmp_path / "data", {"train.csv": {"lines": lines}})
