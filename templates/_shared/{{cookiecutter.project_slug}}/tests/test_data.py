@@ -301,7 +301,7 @@ def test_preprocessor_files_of_the_previous_version_still_load(tmp_path: Path) -
     config = _config(_write_files(tmp_path / "data", case["files"]), case["config"])
     numeric = preprocessor.encode(load_split(config, "val"))["numeric"]
     expected = np.asarray(case["encoded"]["val"]["numeric"], np.float32)[:, :2]
-    expected[[0, 2], 1] = 0.0  # the missing incomes: the mean, standardised
+    expected[[0, 2, 4], [1, 1, 0]] = 0.0  # the missing values: the mean, standardised
     np.testing.assert_array_equal(numeric, expected)
 
 
