@@ -178,6 +178,7 @@ def resolve(
             "compile",
             *map(str, inputs),
             f"--output-file={out}",
+            f"--python={sys.executable}",  # uv needs an interpreter, not one of this version
             f"--python-version={python or lock.python}",
             f"--python-platform={lock.platform}",
             "--no-header",
