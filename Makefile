@@ -32,6 +32,7 @@ LOCK_ARGS = $(if $(filter command line environment,$(origin FRAMEWORK)),--framew
 
 lock: $(VENV)/bin/dlstart  ## pin the templates' requirements/*.txt from their input lists in locks/ (uv)
 	$(VENV)/bin/python tools/lock.py $(LOCK_ARGS)
+	$(VENV)/bin/python tools/sync_templates.py  # the shared dev.txt into each template
 
 lock-check: $(VENV)/bin/dlstart  ## resolve locks/ into a temp dir; fail with a diff where a requirements file is stale
 	$(VENV)/bin/python tools/lock.py --check $(LOCK_ARGS)

@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,8 @@ PLATFORMS = {"apple": "aarch64-apple-darwin", "tpu": "x86_64-manylinux_2_31"}
 MACOS = {"MACOSX_DEPLOYMENT_TARGET": "14.0"}
 LAYERS = {("jax", "export"): ("cuda", "tpu")}
 DIRECT_ONLY = {(SHARED, "dev")}
+# Pins that may differ from cpu.txt (what CI installs and tests); every other shared pin must not.
+DIFFERS_FROM_CPU = {("tensorflow", "tpu"): {"tensorboard"}}  # tensorflow-tpu 2.20 needs 2.20
 TORCH_CPU = ("pytorch", CPU)
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
@@ -202,7 +205,19 @@ def lock_pins(lock: Lock, written: dict[Lock, Pins], upgrade: list[str]) -> Pins
     def current(other: Lock) -> Pins:
         return written.get(other) or read_pins(other.output)
 
-    prefer = {**current(lock), **current(lock.sibling(CPU))}
+    cpu = current(lock.sibling(CPU)) if lock.target != CPU else {}
+    pins = _lock_pins(lock, current, {**current(lock), **cpu}, upgrade)
+    if differ := untested(lock, pins, cpu):
+        raise LockError(
+            f"{lock.name} pins what CI does not test: {', '.join(differ)}; if it must, "
+            "add the package to DIFFERS_FROM_CPU in tools/lock.py"
+        )
+    return pins
+
+
+def _lock_pins(
+    lock: Lock, current: Callable[[Lock], Pins], prefer: Pins, upgrade: list[str]
+) -> Pins:
     bases = LAYERS.get((lock.template, lock.target))
     if not bases:
         pins = resolve(lock, [lock.source], prefer, upgrade)
@@ -214,7 +229,7 @@ def lock_pins(lock: Lock, written: dict[Lock, Pins], upgrade: list[str]) -> Pins
     for target in bases:
         base = lock.sibling(target)
         below = current(base)
-        combined = resolve(base, [base.source, lock.source], {**below, **prefer}, upgrade)
+        combined = resolve(base, [base.source, lock.source], {**prefer, **below}, upgrade)
         moved = [
             f"{below[n][0]} {below[n][1]} -> {v}"
             for n, (_, v) in combined.items()
@@ -241,6 +256,20 @@ def other_pythons(lock: Lock) -> list[str]:
     if any(source.startswith("--find-links") for source in sources(lock)):
         return []  # local wheels hold what they hold: one Python's build of torch
     return [v for v in FRAMEWORKS[lock.template].python_versions if v != lock.python]
+
+
+def untested(lock: Lock, pins: Pins, cpu: Pins) -> list[str]:
+    """The pins of `lock` that differ from cpu.txt's (local versions aside: 2.13.0+cpu)."""
+    allowed = DIFFERS_FROM_CPU.get((lock.template, lock.target), set())
+    return sorted(
+        f"{written} {version} (cpu.txt: {cpu[name][1]})"
+        for name, (written, version) in pins.items()
+        if name in cpu and name not in allowed and _public(version) != _public(cpu[name][1])
+    )
+
+
+def _public(version: str) -> str:
+    return version.split("+", 1)[0]
 
 
 def check_pythons(lock: Lock, pins: Pins) -> None:
