@@ -149,13 +149,34 @@ def test_a_target_pinning_what_ci_does_not_test_is_refused(
         lock.lock_pins(lock.Lock("pytorch", "cuda"), {}, [])
 
 
-def test_an_unknown_framework_is_one_line_and_writes_nothing(
-    capsys: pytest.CaptureFixture[str],
+def test_a_failing_list_writes_no_file(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tree / "locks/pytorch/cpu.in", "# cpu\n")
+    write(tree / "locks/pytorch/cuda.in", "# cuda\n")
+    cpu = write(requirements_file(tree, "pytorch", "cpu"), "# cpu\nnumpy==2.0\n")
+    results = {("cpu",): {"numpy": "2.1"}, ("cuda",): {"numpy": "2.2"}}
+    monkeypatch.setattr(lock, "resolve", fake_resolve(results))
+    assert lock.main([]) == 1
+    assert capsys.readouterr().err.startswith("error: pytorch/cuda pins what CI does not test")
+    assert cpu.read_text() == "# cpu\nnumpy==2.0\n"
+    assert not requirements_file(tree, "pytorch", "cuda").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--framework", "torch"], "error: no input list for torch/*"),
+        (["--upgrade-package", "nump"], "error: --upgrade-package nump: no selected file pins it"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_write_nothing(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = {p: p.read_text() for p in (ROOT / "templates").glob(f"*/{SLUG}/requirements/*")}
-    assert lock.main(["--framework", "torch"]) == 2
+    assert lock.main(args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: no input list for torch/*") and err.count("\n") == 1
+    assert err.startswith(message) and err.count("\n") == 1
     assert {p: p.read_text() for p in before} == before
 
 

@@ -99,11 +99,12 @@ class Lock:
 
 def all_locks() -> list[Lock]:
     """Every input list, each framework's cpu first (the others prefer its pins), layers last."""
-    locks = [
-        Lock(path.parent.name, path.stem)
-        for path in sorted(LOCKS.glob("*/*.in"))
-        if not path.name.startswith("_")
-    ]
+    locks = []
+    for path in sorted(LOCKS.glob("*/*.in")):
+        if path.parent.name not in (SHARED, *FRAMEWORKS):
+            raise LockError(f"{path.relative_to(ROOT)}: {path.parent.name} is not a template")
+        if not path.name.startswith("_"):
+            locks.append(Lock(path.parent.name, path.stem))
     return sorted(locks, key=lambda lock: (lock.template, _rank(lock), lock.target))
 
 
@@ -323,33 +324,41 @@ def main(argv: list[str] | None = None) -> int:
         help="write nothing; exit 1 with a diff where a committed file is stale",
     )
     args = parser.parse_args(argv)
+    try:
+        return run(args.framework, args.target, args.upgrade_package, args.check)
+    except LockError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
-    locks = [
-        lock
-        for lock in all_locks()
-        if args.framework in (None, lock.template) and args.target in (None, lock.target)
-    ]
+
+def run(framework: str | None, target: str | None, upgrade: list[str], check: bool) -> int:
+    """Resolve the selected lists; write their files (all or none), or diff them with `check`."""
+    known = all_locks()
+    locks = [lock for lock in known if framework in (None, lock.template)]
+    locks = [lock for lock in locks if target in (None, lock.target)]
     if not locks:
-        names = ", ".join(lock.name for lock in all_locks())
+        names = ", ".join(lock.name for lock in known)
         print(
-            f"error: no input list for {args.framework or '*'}/{args.target or '*'} "
-            f"(there are: {names})",
+            f"error: no input list for {framework or '*'}/{target or '*'} (there are: {names})",
+            file=sys.stderr,
+        )
+        return 2
+    pinned = {name for lock in locks for name in read_pins(lock.output)}
+    if unknown := [name for name in upgrade if canonicalize_name(name) not in pinned]:
+        print(
+            f"error: --upgrade-package {' '.join(unknown)}: no selected file pins it",
             file=sys.stderr,
         )
         return 2
     written: dict[Lock, Pins] = {}
-    stale = []
+    changed: dict[Lock, str] = {}
     for lock in locks:
         start = time.perf_counter()
-        try:
-            written[lock] = lock_pins(lock, written, args.upgrade_package)
-            check_pythons(lock, written[lock])
-            text = render(lock, written[lock])
-        except LockError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        written[lock] = lock_pins(lock, written, upgrade)
+        check_pythons(lock, written[lock])
+        text = render(lock, written[lock])
         old = lock.output.read_text() if lock.output.is_file() else ""
-        state = "unchanged" if text == old else ("stale" if args.check else "written")
+        state = "unchanged" if text == old else ("stale" if check else "written")
         also = ", ".join(other_pythons(lock))
         print(
             f"{lock.name:<18} {len(written[lock]):3} pins  {state:<9}"
@@ -357,8 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if text == old:
             continue
-        if args.check:
-            stale.append(lock)
+        changed[lock] = text
+        if check:
             relative = lock.output.relative_to(ROOT).as_posix()
             sys.stdout.writelines(
                 difflib.unified_diff(
@@ -368,14 +377,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"{relative} (from {lock.source.relative_to(ROOT)})",
                 )
             )
-        else:
-            lock.output.write_text(text)
-    if stale:
+    if check and changed:
         print(
-            f"{len(stale)} stale: run `make lock` and commit locks/ and the files together",
+            f"{len(changed)} stale: run `make lock` and commit locks/ and the files together",
             file=sys.stderr,
         )
         return 1
+    for lock, text in changed.items():
+        lock.output.write_text(text)
     return 0
 
 
