@@ -25,6 +25,18 @@ test: $(VENV)/bin/dlstart  ## ruff, then every test (generated projects run in .
 sync:  ## write the generated parts of the templates (see CONTRIBUTING.md)
 	$(PYTHON) tools/sync_templates.py
 
+# make lock FRAMEWORK=jax TARGET=cuda: one file; UPGRADE="numpy": let that package move.
+.PHONY: lock lock-check
+LOCK_ARGS = $(if $(filter command line environment,$(origin FRAMEWORK)),--framework $(FRAMEWORK)) \
+	$(if $(TARGET),--target $(TARGET)) $(addprefix --upgrade-package=,$(UPGRADE))
+
+lock: $(VENV)/bin/dlstart  ## pin the templates' requirements/*.txt from their input lists in locks/ (uv)
+	$(VENV)/bin/python tools/lock.py $(LOCK_ARGS)
+	$(VENV)/bin/python tools/sync_templates.py  # the shared dev.txt into each template
+
+lock-check: $(VENV)/bin/dlstart  ## resolve locks/ into a temp dir; fail with a diff where a requirements file is stale
+	$(VENV)/bin/python tools/lock.py --check $(LOCK_ARGS)
+
 bench: $(VENV)/bin/dlstart  ## time dlstart new against raw copier and cookiecutter
 	$(VENV)/bin/python bench/generate.py
 
