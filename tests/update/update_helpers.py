@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from dlstart.cli import main as dlstart
-from dlstart.generate import render
-from dlstart.sources import TemplateSource, load_hooks
+from dlstart.generate import generate as render
+from dlstart.template_source import Source, load_hooks
 
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = (
@@ -25,6 +25,7 @@ COPIED = (
     "templates/_shared",
     "templates/pytorch",
     "src/dlstart/__init__.py",
+    "src/dlstart/errors.py",
     "src/dlstart/questions.py",
     "tools/sync_templates.py",
 )
@@ -123,7 +124,7 @@ def generate(history: TemplateHistory, dest: Path, version: str, **answers: obje
     """Generate a project from `version` of the history the way `dlstart new` does: render
     through copier, then the post-generation hook (git init, first commit)."""
     data = {"framework": "pytorch", "project_name": "Demo", **answers}
-    render(TemplateSource(str(history.path), version), dest, data)
+    render(Source(str(history.path), version), dest, data, repository=False)
     load_hooks().init_git(dest)
     return dest
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from dlstart.commands._shared import (
+    WrappingHelpFormatter,
     add_data_option,
     add_project_argument,
     add_template_option,
-    reports_errors,
 )
 
 MAX_LISTED = 8
@@ -25,6 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "release it was baked from (given with --version, or detected as the release "
             "whose files match the project best)."
         ),
+        formatter_class=WrappingHelpFormatter,
     )
     add_project_argument(parser)
     parser.add_argument(
@@ -41,14 +42,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-@reports_errors
 def run(args: argparse.Namespace) -> int:
-    from dlstart import answers, project, template_repo
+    from dlstart import answers, project, template_source
     from dlstart.adopt import adopt
     from dlstart.questions import ANSWERS_FILE
 
     proj = project.load(args.path)
-    repo = template_repo.resolve(args.template)
+    repo = template_source.for_project(args.template, None)
     adoption = adopt(proj, repo, args.version, answers.parse_data(args.data))
     found = adoption.comparison
     settings = ", ".join(f"{k} {adoption.answers[k]}" for k in ("framework", "task", "hardware"))
