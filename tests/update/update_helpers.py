@@ -86,7 +86,8 @@ class TemplateHistory:
         questions = self.path / "src/dlstart/questions.py"
         questions.write_text(questions.read_text() + f"\nMIGRATIONS = ({code},)\n")
 
-    def release(self, tag: str) -> None:
+    def commit(self, message: str) -> None:
+        """Sync the generated parts, then commit everything (no tag)."""
         subprocess.run(
             [sys.executable, "tools/sync_templates.py"],
             cwd=self.path,
@@ -94,7 +95,10 @@ class TemplateHistory:
             capture_output=True,
         )
         run_git("add", "--all", cwd=self.path)
-        run_git("commit", "--quiet", "--message", f"Release {tag}", cwd=self.path)
+        run_git("commit", "--quiet", "--message", message, cwd=self.path)
+
+    def release(self, tag: str) -> None:
+        self.commit(f"Release {tag}")
         run_git("tag", tag, cwd=self.path)
 
 
