@@ -22,9 +22,13 @@ def flag_help(q: Question) -> str:
     notes = []
     if q.list_choices:
         notes.append("; ".join(f"{key}: {text}" for key, text in q.choices.items()))
+    elif q.choices:
+        notes.append(f"one of {', '.join(q.choices)}")
     if q.follows:
         notes.append(f"only with --hardware {' or '.join(q.follows)}")
-    default = q.default_help or (repr(q.default) if isinstance(q.default, str) else q.default)
+    default = q.default_help or q.default
+    if isinstance(default, str) and not (q.default_help or q.choices):
+        default = repr(default)  # free text, quoted
     if default is not None:
         notes.append(f"default: {default}")
     return q.explain + (f" ({'; '.join(notes)})" if notes else "")
@@ -41,8 +45,9 @@ def add_options(
         kind: dict[str, Any] = (
             {"type": _count} if q.type == "int" else {"choices": q.choices or None}
         )
+        metavar = q.metavar or q.flag.removeprefix("--").upper()
         group.add_argument(
-            q.flag, dest=key, metavar=q.metavar, help=helps.get(key, flag_help(q)), **kind
+            q.flag, dest=key, metavar=metavar, help=helps.get(key, flag_help(q)), **kind
         )
     group.add_argument(
         "--answers",

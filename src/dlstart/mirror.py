@@ -1,7 +1,7 @@
 """The cache of template versions this machine has used: one bare git repository.
 
 Each version is a tag `v<version>`: either fetched from a checkout's release tags, or one root
-commit of the template files (`TEMPLATE_PATHS`) of an installed dlstart or of a checkout's work
+commit of the template files (`template_paths`) of an installed dlstart or of a checkout's work
 tree. Copier reads this repository in place of the canonical URL (a git redirect), so it always
 finds the version a project was generated from, for the three-way merge of `dlstart update`,
 whatever the install: a wheel, a git URL, or a checkout with or without tags.
@@ -21,6 +21,14 @@ from pathlib import Path
 from dlstart import git
 
 TEMPLATE_PATHS = ("copier.yml", "hooks", "migrations", "templates")
+
+
+def template_paths(root: Path) -> tuple[str, ...]:
+    """What of `root` makes the templates: `TEMPLATE_PATHS` in dlstart's layout (so that edits
+    to dlstart's own code make no new version), else everything."""
+    if (root / "templates").is_dir() and (root / "hooks").is_dir():
+        return tuple(name for name in TEMPLATE_PATHS if (root / name).exists())
+    return (".",)
 IGNORED = "__pycache__/\n*.py[cod]\n.DS_Store\n"
 COMMIT_ENV = {
     "GIT_AUTHOR_NAME": "dlstart",
@@ -75,7 +83,7 @@ class Mirror:
 
     def tree_of(self, root: Path) -> str:
         """Store the template files under `root` as they are on disk; their tree's hash."""
-        paths = [name for name in TEMPLATE_PATHS if (root / name).exists()]
+        paths = template_paths(root)
         with tempfile.TemporaryDirectory(prefix="dlstart-index-") as scratch:
             env = {"GIT_INDEX_FILE": str(Path(scratch) / "index"), "GIT_WORK_TREE": str(root)}
             self._git("add", "--all", "--", *paths, **env)

@@ -273,6 +273,7 @@ QUESTIONS: tuple[Question, ...] = (
         name="python_version",
         help="Python version of the project",
         flag="--python",
+        metavar="VERSION",
         explain="Python version of the project",
         default_help="the framework's default, "
         + ", ".join(sorted({fw.default_python for fw in FRAMEWORKS.values()})),

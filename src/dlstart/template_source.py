@@ -22,7 +22,7 @@ from types import ModuleType
 
 from dlstart import __version__, git
 from dlstart.errors import Refused, UsageError
-from dlstart.mirror import TEMPLATE_PATHS, Mirror
+from dlstart.mirror import Mirror, template_paths
 from dlstart.questions import CANONICAL_TEMPLATE_URL
 from dlstart.template_repo import DESCRIBED, TemplateRepo
 
@@ -93,8 +93,7 @@ def package_version(root: Path) -> str:
 
 
 def uncommitted(root: Path) -> list[str]:
-    paths = [name for name in TEMPLATE_PATHS if (root / name).exists()]
-    return [change.path for change in git.changes(root, tuple(paths))]
+    return [change.path for change in git.changes(root, template_paths(root))]
 
 
 def provide(root: Path, mirror: Mirror) -> tuple[str, list[str]]:

@@ -16,8 +16,8 @@ version) is listed as not offered.
 
 EPILOG = """\
 examples:
-  dlstart recommend                           ask (on a terminal)
-  dlstart recommend --yes                     defaults: research, detected hardware, new to DL
+  dlstart recommend          ask (on a terminal)
+  dlstart recommend --yes    defaults: research, detected hardware, new to DL
   dlstart recommend --goal mobile --hardware gpu --experience pytorch
 """
 
