@@ -22,7 +22,6 @@ from dlstart import git, interrupts
 from dlstart.errors import Failed, Interrupted, Refused, UsageError
 from dlstart.template_source import Source
 
-FIRST_COMMIT = "Start project from the dlstart template"
 PHASES = ("rendered", "committed", "placing", "placed")
 
 
@@ -95,9 +94,11 @@ def existing_entries(dest: Path) -> list[str]:
     return entries
 
 
-def generate(source: Source, dest: Path, data: dict[str, Any], *, repository: bool) -> Placement:
+def generate(
+    source: Source, dest: Path, data: dict[str, Any], *, first_commit: str | None
+) -> Placement:
     """Render `source` with `data` into `dest` (new, empty, or any folder under --force), with
-    a repository and first commit of its own when `repository` and `dest` holds nothing."""
+    a repository of its own and `first_commit` when given and `dest` holds nothing."""
     dest = dest.absolute()
     new = not dest.exists()
     placement = Placement(dest, existing=existing_entries(dest))
@@ -110,8 +111,8 @@ def generate(source: Source, dest: Path, data: dict[str, Any], *, repository: bo
         staged = staging / "project"
         _render(source, staged, data)
         reached("rendered")
-        if repository and not holds_files:
-            placement.repository = _commit(staged)
+        if first_commit and not holds_files:
+            placement.repository = _commit(staged, first_commit)
         reached("committed")
         with interrupts.held():
             reached("placing")
@@ -155,10 +156,10 @@ def _render(source: Source, staged: Path, data: dict[str, Any]) -> None:
         ) from error
 
 
-def _commit(staged: Path) -> bool:
+def _commit(staged: Path, message: str) -> bool:
     """The staged project's repository and first commit; False (and none) if git fails."""
     try:
-        git.init_and_commit(staged, FIRST_COMMIT)
+        git.init_and_commit(staged, message)
     except (subprocess.CalledProcessError, Failed):
         shutil.rmtree(staged / ".git", ignore_errors=True)
         return False

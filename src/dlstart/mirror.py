@@ -29,6 +29,8 @@ def template_paths(root: Path) -> tuple[str, ...]:
     if (root / "templates").is_dir() and (root / "hooks").is_dir():
         return tuple(name for name in TEMPLATE_PATHS if (root / name).exists())
     return (".",)
+
+
 IGNORED = "__pycache__/\n*.py[cod]\n.DS_Store\n"
 COMMIT_ENV = {
     "GIT_AUTHOR_NAME": "dlstart",

@@ -69,6 +69,7 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     assert "modified  docs/faq.md" in out
     assert "deleted   docs/obsolete.md" in out
     assert "Kept docs/legacy.md: v0.2.0 no longer ships it, but you had edited it." in out
+    assert "1 to resolve before committing:\n  docs/train.md: conflict markers\n" in out
 
 
 def test_untouched_project_takes_the_new_release_whole(
@@ -279,3 +280,24 @@ def test_project_in_a_subfolder_of_a_repository(history: TemplateHistory, tmp_pa
     assert (project / "docs/faq.md").read_text().endswith("A: two\n")
     assert (project / "docs/train.md").read_text() != TRAIN_V1
     assert SETUP_V1 not in (project / "docs/setup.md").read_text()
+
+
+def test_every_file_left_with_markers_or_a_rej_is_named(tmp_path: Path) -> None:
+    from dlstart.git import Change
+    from dlstart.project import Project
+    from dlstart.update import unresolved
+
+    (tmp_path / "a.py").write_text(
+        "<<<<<<< before updating\nx\n=======\ny\n>>>>>>> after updating\n"
+    )
+    (tmp_path / "b.py.rej").write_text("@@ -1 +1 @@\n-x\n+y\n")
+    (tmp_path / "c.py").write_text("print('<<<<<<< in a string')\n")
+    changes = [Change(" M", "a.py"), Change("??", "b.py.rej"), Change(" M", "c.py")]
+    changes.append(Change(" D", "gone.py"))
+
+    found = unresolved(Project(tmp_path, {}), changes)
+
+    assert found == {
+        "a.py": "conflict markers",
+        "b.py.rej": "rejected changes (.rej): apply them by hand, then delete it",
+    }

@@ -128,7 +128,7 @@ def generate(history: TemplateHistory, dest: Path, version: str, **answers: obje
     """Generate a project from `version` of the history the way `dlstart new` does: render
     through copier, then the post-generation hook (git init, first commit)."""
     data = {"framework": "pytorch", "project_name": "Demo", **answers}
-    render(Source(str(history.path), version), dest, data, repository=False)
+    render(Source(str(history.path), version), dest, data, first_commit=None)
     load_hooks().init_git(dest)
     return dest
 

@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     if warning := source.warning():
         print(f"warning: {warning}", file=sys.stderr)
     print(f"Generating a {FRAMEWORKS[answers.framework].title} project in {dest}")
-    placement = generate.generate(source, dest, answers.template_data(), repository=True)
+    placement = generate.generate(
+        source, dest, answers.template_data(), first_commit=hooks.FIRST_COMMIT
+    )
     report(placement)
     print(hooks.next_steps(placement.dest, answers.package_name))
     return 0
