@@ -53,8 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{where}: interrupted: nothing was written", file=sys.stderr)
         return 130
     except Exception as error:
-        from dlstart.errors import DlstartError, report
+        import subprocess
 
+        from dlstart.errors import DlstartError, Failed, report
+
+        if isinstance(error, subprocess.CalledProcessError):  # a git command dlstart ran
+            lines = (error.stderr or "").strip().splitlines() or [f"exit status {error.returncode}"]
+            error = Failed(f"`{' '.join(map(str, error.cmd))}` failed: {lines[-1]}")
         if not isinstance(error, DlstartError):
             raise
         report(command, str(error), error.status)

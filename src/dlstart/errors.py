@@ -74,6 +74,16 @@ class Interrupted(DlstartError):
     status = Exit.INTERRUPTED
 
 
+MAX_LISTED = 10
+
+
+def listing(items: list[str], separator: str = ", ") -> str:
+    """At most `MAX_LISTED` items for a message, and how many more there are."""
+    more = len(items) - MAX_LISTED
+    shown = separator.join(items[:MAX_LISTED])
+    return shown + (f"{separator.rstrip()} and {more} more" if more > 0 else "")
+
+
 def report(command: str | None, message: str, status: Exit = Exit.FAILED) -> None:
     """The one line (and any lines of advice the message holds) an error ends a command with."""
     prefix = f"dlstart {command}" if command else "dlstart"

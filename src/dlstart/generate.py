@@ -105,9 +105,10 @@ def generate(
     holds_files = bool(placement.existing)
     anchor = next(p for p in (dest, *dest.parents) if p.is_dir())
     placement.parent_repository = git.toplevel(anchor)
-    staging = Path(tempfile.mkdtemp(dir=anchor, prefix=".dlstart-"))
+    staging: Path | None = None
     complete = False
     try:
+        staging = Path(tempfile.mkdtemp(dir=anchor, prefix=".dlstart-"))
         staged = staging / "project"
         _render(source, staged, data)
         reached("rendered")
@@ -131,8 +132,9 @@ def generate(
             "interrupted before the project was placed: nothing was written"
         ) from None
     finally:
-        with interrupts.held(deliver=False):
-            shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            with interrupts.held(deliver=False):
+                shutil.rmtree(staging, ignore_errors=True)
     return placement
 
 

@@ -113,4 +113,8 @@ class Mirror:
         missing = [tag for tag in tags if tag not in have]
         if missing:
             refspecs = [f"refs/tags/{tag}:refs/tags/{tag}" for tag in missing]
-            self._git("fetch", "--quiet", "--no-tags", "--", source, *refspecs)
+            try:
+                self._git("fetch", "--quiet", "--no-tags", "--", source, *refspecs)
+            except subprocess.CalledProcessError:
+                if not set(missing) <= self.tags():  # not a concurrent run that fetched them
+                    raise

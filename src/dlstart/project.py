@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from dlstart import answers, git
-from dlstart.errors import Refused
+from dlstart.errors import Refused, listing
 from dlstart.questions import ANSWERS_FILE
-
-MAX_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -66,9 +64,8 @@ def require_clean_git(project: Project) -> None:
         )
     dirty = git.changes(project.path)
     if dirty:
-        listed = "\n".join(f"  {c.code} {c.path}" for c in dirty[:MAX_LISTED])
-        more = f"\n  ... and {len(dirty) - MAX_LISTED} more" if len(dirty) > MAX_LISTED else ""
+        listed = listing([f"  {c.code} {c.path}" for c in dirty], "\n")
         raise Refused(
-            f"{project.path} has uncommitted changes; nothing was changed:\n{listed}{more}\n"
+            f"{project.path} has uncommitted changes; nothing was changed:\n{listed}\n"
             "Commit them (or `git stash -u`) first, so the update can never mix with your work."
         )

@@ -11,8 +11,6 @@ from dlstart.commands._shared import (
     add_template_option,
 )
 
-MAX_LISTED = 8
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -45,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dlstart import answers, project, template_source
     from dlstart.adopt import adopt
+    from dlstart.errors import listing
     from dlstart.questions import ANSWERS_FILE
 
     proj = project.load(args.path)
@@ -65,8 +64,3 @@ def run(args: argparse.Namespace) -> int:
         f'  git add {ANSWERS_FILE} && git commit -m "Record the dlstart template release"'
     )
     return 0
-
-
-def listing(paths: list[str]) -> str:
-    more = f" and {len(paths) - MAX_LISTED} more" if len(paths) > MAX_LISTED else ""
-    return ", ".join(paths[:MAX_LISTED]) + more
