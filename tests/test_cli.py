@@ -131,3 +131,26 @@ def test_every_command_reports_errors_one_way(dlstart, argv, status) -> None:
     assert result.code == status
     assert result.err.startswith(f"usage: dlstart {argv[0]}" if status == Exit.USAGE and
                                  "--nodes" in argv else f"dlstart {argv[0]}: error: ")  # fmt: skip
+
+
+def test_make_demo_keeps_a_previous_demo_and_takes_a_name(tmp_path) -> None:
+    from .conftest import ROOT
+
+    (tmp_path / "Makefile").write_bytes((ROOT / "Makefile").read_bytes())
+    (tmp_path / "pyproject.toml").write_text("")
+    fake = tmp_path / "fake" / "bin" / "dlstart"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho "dlstart $*"\n')
+    fake.chmod(0o755)
+    (tmp_path / "build" / "demo").mkdir(parents=True)
+    (tmp_path / "build" / "demo" / "mine.txt").write_text("a previous run")
+    make = ["make", "--no-print-directory", "VENV=fake", "MAKE=true"]
+    result = subprocess.run(
+        [*make, "demo", "NAME=My Demo"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "generating into build/demo-2" in result.stdout
+    assert "dlstart new build/demo-2 --yes" in result.stdout and "--name My Demo" in result.stdout
+    assert (tmp_path / "build" / "demo" / "mine.txt").read_text() == "a previous run"
+    help_text = subprocess.run([*make, "help"], cwd=tmp_path, capture_output=True, text=True)
+    assert "make demo" in help_text.stdout and "$(" not in help_text.stdout
