@@ -18,7 +18,7 @@ from typing import Any
 
 from dlstart import hardware as hw
 from dlstart import recommender as rec
-from dlstart.errors import UsageError
+from dlstart.errors import DlstartError, Refused, UsageError
 from dlstart.prompts import Asker, Option
 from dlstart.questions import FRAMEWORKS, check_combination, question
 
@@ -179,12 +179,18 @@ class Names:
     """The project name and what derives from it: checks and messages that say where it came
     from (the folder DEST, when no name was given)."""
 
-    def __init__(self, hooks: ModuleType, dest: Path | None, given: dict[str, Any]):
+    def __init__(
+        self,
+        hooks: ModuleType,
+        dest: Path | None,
+        given: dict[str, Any],
+        dest_problem: Callable[[Path], str | None] = lambda path: None,
+    ):
         self.hooks = hooks
         self.dest = dest
         self.folder_name = dest.resolve().name if dest is not None else None
         self.from_folder = dest is not None and "project_name" not in given
-        self.dest_problem: Callable[[Path], str | None] = lambda path: None
+        self.dest_problem = dest_problem
 
     @property
     def default(self) -> str:
@@ -194,7 +200,13 @@ class Names:
         return self.hooks.slugify(name)
 
     def problem(self, name: str) -> str | None:
+        error = self.error(name)
+        return str(error) if error else None
+
+    def error(self, name: str) -> DlstartError | None:
+        """What is wrong with `name`: a UsageError, or Refused for a destination in use."""
         slug = self.slug(name)
+        kind: type[DlstartError] = UsageError
         problem = self.hooks.check_names(slug, self.hooks.package_name(slug))
         if problem and not slug and dropped_letters(name):
             problem = (
@@ -204,12 +216,13 @@ class Names:
             )
         if problem is None and self.dest is None:
             problem = self.dest_problem(Path(slug))
+            kind = Refused if problem and "exists" in problem else UsageError
         if problem and self.from_folder and name == self.folder_name:
             problem += (
                 f" (the project name {name!r} came from the folder {self.dest}: pass "
                 "--name to choose another)"
             )
-        return problem
+        return kind(problem) if problem else None
 
     def line(self, name: str) -> str:
         slug = self.slug(name)
@@ -234,8 +247,8 @@ def ask_new(flow: Flow, names: Names, show: Callable[[str], None] = print) -> An
         names.default,
         lambda a, d: a.text(question("project_name").help, d, names.problem),
     )
-    if problem := names.problem(name):
-        raise UsageError(problem)
+    if error := names.error(name):
+        raise error
     slug = names.slug(name)
     if flow.r.complete:
         show(names.line(name))

@@ -125,6 +125,12 @@ def checkout(template: str | Path, flag: str = "--template") -> Path:
     return path
 
 
+def check_template(template: str | None) -> None:
+    """Refuse a `--template SRC` that is neither a URL nor a checkout, before any question."""
+    if template is not None and not template.startswith(URL_PREFIXES):
+        checkout(template)
+
+
 def for_new(template: str | None) -> Source:
     """The source of `dlstart new [--template SRC]`."""
     if template is not None and template.startswith(URL_PREFIXES):

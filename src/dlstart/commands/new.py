@@ -81,16 +81,18 @@ def run(args: argparse.Namespace) -> int:
     given = flags.given_answers(args, flags.NEW_KEYS)
     if args.dest is not None:
         generate.check_destination(args.dest, args.force)
-    source = template_source.for_new(args.template)
+    template_source.check_template(args.template)
     asker = prompts.TerminalAsker() if not args.yes and prompts.on_terminal() else None
-    names = interview.Names(hooks, args.dest, given)
-    names.dest_problem = lambda path: generate.destination_problem(path, args.force)
+    names = interview.Names(
+        hooks, args.dest, given, lambda path: generate.destination_problem(path, args.force)
+    )
     if args.dest is not None and asker is None:  # DEST names the project when no one is asked
         given.setdefault("project_name", names.default)
     flow = interview.Flow(interview.Resolver(given, asker, args.yes))
     answers = interview.ask_new(flow, names)
     dest = args.dest if args.dest is not None else Path(answers.project_slug)
     generate.check_destination(dest, args.force)
+    source = template_source.for_new(args.template)
     if warning := source.warning():
         print(f"warning: {warning}", file=sys.stderr)
     print(f"Generating a {FRAMEWORKS[answers.framework].title} project in {dest}")
