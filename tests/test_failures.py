@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import copier
@@ -199,3 +200,27 @@ def test_a_failed_rollback_move_is_taken_back_under_force(
     result = dlstart("new", "demo", *GENERATE, "--force")
     assert result.code == Exit.FAILED and "the folder is as it was" in result.err
     assert tree(isolated) == before and staging_folders(isolated) == []
+
+
+@pytest.mark.parametrize(("phase", "left"), [("committed", False), ("placing", True)])
+def test_a_real_sigint_in_a_real_process(isolated: Path, phase: str, left: bool) -> None:
+    """The signal itself, sent to a `dlstart new` process at a phase: held off while the
+    project is put in place, an interrupt before that."""
+    code = (
+        "import os, signal, sys\n"
+        "from dlstart import generate\n"
+        "from dlstart.cli import main\n"
+        "def reached(name):\n"
+        f"    if name == {phase!r}:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "generate.reached = reached\n"
+        f"sys.exit(main(['new', 'demo', *{list(GENERATE)!r}]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=isolated, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr
+    assert (isolated / "demo" / ".copier-answers.yml").is_file() is left
+    assert ("nothing was written" in result.stderr) is not left
+    assert staging_folders(isolated) == []
