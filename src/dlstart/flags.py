@@ -8,12 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from dlstart.errors import UsageError
-from dlstart.questions import Question, question
+from dlstart.questions import QUESTIONS, Question, question
 
-NEW_KEYS = (
-    "project_name", "description", "goal", "task", "hardware", "num_nodes", "gpus_per_node",
-    "experience", "framework", "python_version",
-)  # fmt: skip
+NEW_KEYS = tuple(q.name for q in QUESTIONS if q.flag)
 RECOMMEND_KEYS = ("goal", "hardware", "experience", "python_version")
 
 
