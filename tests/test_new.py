@@ -67,6 +67,13 @@ def test_multi_gpu_counts_default_to_the_detected_gpus(
     assert (cluster["num_nodes"], cluster["gpus_per_node"]) == (3, 4)
 
 
+def test_gpus_per_machine_taken_by_default_without_gpus_is_said(dlstart, isolated: Path) -> None:
+    result = dlstart("new", "a", "--yes", "--framework", "jax", "--hardware", "multi_gpu")
+    assert result.code == 0, result.err
+    assert answers_of(isolated / "a")["gpus_per_node"] == 8
+    assert "GPUs per machine: 8, a typical GPU node (none detected here)" in result.out
+
+
 def test_answers_file_with_flags_overriding_it(dlstart, isolated: Path) -> None:
     (isolated / "answers.yml").write_text(
         "project_name: Speech Tagger\ndescription: Tags speech.\ntask: text\n"

@@ -68,6 +68,7 @@ class Flow:
 
     def __init__(self, resolver: Resolver):
         self.r = resolver
+        self.notes: list[str] = []
 
     @cached_property
     def detected(self) -> hw.Detected:
@@ -110,6 +111,11 @@ class Flow:
                 else:
                     message = f"GPUs per machine ({found or 'none'} detected here; {default} is "
                     message += "a typical GPU node)"
+                    if self.r.use_defaults:
+                        self.notes.append(
+                            f"  GPUs per machine: {default}, a typical GPU node ({found or 'none'} "
+                            "detected here); --gpus-per-node N to set it"
+                        )
             gpus = self.r.get("gpus_per_node", default, lambda a, d: a.count(message, d))
         return nodes, gpus
 
@@ -258,6 +264,8 @@ def ask_new(flow: Flow, names: Names, show: Callable[[str], None] = print) -> An
     hardware = flow.hardware(None if framework is None else FRAMEWORKS[framework].hardware)
     check_combination({**given, "hardware": hardware})
     nodes, gpus = flow.counts(hardware)
+    for note in flow.notes:
+        show(note)
     if framework is None:
         profile = rec.Profile(goal, hardware, flow.ask("experience"), given.get("python_version"))
         framework = choose_framework(flow, profile, show)
