@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dlstart import git, interrupts
-from dlstart.errors import Failed, Interrupted, Refused, UsageError
+from dlstart.errors import DlstartError, Failed, Interrupted, Refused, UsageError
 from dlstart.template_source import Source
 
 PHASES = ("rendered", "committed", "placing", "placed")
@@ -33,30 +33,31 @@ def reached(phase: str) -> None:
     """Called at each of `PHASES`; tests replace it to interrupt `generate` there."""
 
 
-def destination_problem(dest: Path, force: bool) -> str | None:
+def destination_error(dest: Path, force: bool) -> DlstartError | None:
+    """What is wrong with `dest` as a destination: a name the file system refuses (UsageError),
+    or a folder in use (Refused); None when it will do."""
     too_long = [part for part in dest.parts if len(os.fsencode(part)) > 255]
     if too_long:
-        return (
+        return UsageError(
             f"the folder name {too_long[0][:40]}... is {len(os.fsencode(too_long[0]))} bytes "
             "long; file systems allow 255: choose a shorter DEST or --name"
         )
     try:
         if dest.exists() and not dest.is_dir():
-            return f"{dest} exists and is not a folder"
+            return Refused(f"{dest} exists and is not a folder")
         if not force and dest.is_dir() and any(dest.iterdir()):
-            return (
+            return Refused(
                 f"{dest} exists and is not empty: choose another folder, or pass --force to add "
                 "the project's files to it (existing files are kept, never overwritten)"
             )
     except OSError as error:
-        return f"{dest}: {error.strerror}"
+        return UsageError(f"{dest}: {error.strerror}")
     return None
 
 
 def check_destination(dest: Path, force: bool) -> None:
-    if problem := destination_problem(dest, force):
-        kind = Refused if "exists" in problem else UsageError
-        raise kind(problem)
+    if error := destination_error(dest, force):
+        raise error
 
 
 @dataclass

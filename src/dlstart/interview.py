@@ -18,7 +18,7 @@ from typing import Any
 
 from dlstart import hardware as hw
 from dlstart import recommender as rec
-from dlstart.errors import DlstartError, Refused, UsageError
+from dlstart.errors import DlstartError, UsageError
 from dlstart.prompts import Asker, Option
 from dlstart.questions import FRAMEWORKS, check_combination, question
 
@@ -190,13 +190,13 @@ class Names:
         hooks: ModuleType,
         dest: Path | None,
         given: dict[str, Any],
-        dest_problem: Callable[[Path], str | None] = lambda path: None,
+        dest_error: Callable[[Path], DlstartError | None] = lambda path: None,
     ):
         self.hooks = hooks
         self.dest = dest
         self.folder_name = dest.resolve().name if dest is not None else None
         self.from_folder = dest is not None and "project_name" not in given
-        self.dest_problem = dest_problem
+        self.dest_error = dest_error
 
     @property
     def default(self) -> str:
@@ -220,9 +220,8 @@ class Names:
                 "names keep only those (non-ASCII letters are dropped); pass --name with Latin "
                 "letters"
             )
-        if problem is None and self.dest is None:
-            problem = self.dest_problem(Path(slug))
-            kind = Refused if problem and "exists" in problem else UsageError
+        if problem is None and self.dest is None and (error := self.dest_error(Path(slug))):
+            problem, kind = str(error), type(error)
         if problem and self.from_folder and name == self.folder_name:
             problem += (
                 f" (the project name {name!r} came from the folder {self.dest}: pass "

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     template_source.check_template(args.template)
     asker = prompts.TerminalAsker() if not args.yes and prompts.on_terminal() else None
     names = interview.Names(
-        hooks, args.dest, given, lambda path: generate.destination_problem(path, args.force)
+        hooks, args.dest, given, lambda path: generate.destination_error(path, args.force)
     )
     if args.dest is not None and asker is None:  # DEST names the project when no one is asked
         given.setdefault("project_name", names.default)
