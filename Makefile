@@ -3,22 +3,30 @@ PYTHON ?= python3
 FRAMEWORK ?= pytorch
 TASK ?= image
 DEMO ?= build/demo
+NAME ?=
 
-.PHONY: demo test sync bench bench-update bench-train
+.PHONY: help demo test sync bench bench-update bench-train
+
+help:  ## this list; variables: FRAMEWORK, TASK, DEMO (folder), NAME (project name), VENV
+	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  now: FRAMEWORK=$(FRAMEWORK) TASK=$(TASK) DEMO=$(DEMO) NAME=$(NAME) VENV=$(VENV)"
 
 $(VENV)/bin/dlstart: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(VENV)/bin/dlstart  ## generate $(DEMO) ($(FRAMEWORK), $(TASK)), install its pinned CPU environment, train one step
-	rm -rf $(DEMO)
-	$(VENV)/bin/dlstart new $(DEMO) --yes --framework $(FRAMEWORK) --task $(TASK) --hardware cpu
-	# retries=0: where PyTorch's wheel index is unreachable, pip moves on at once
-	PIP_RETRIES=0 $(MAKE) -C $(DEMO) setup sample
-	$(MAKE) -C $(DEMO) train ARGS="trainer.max_steps=1 run.name=demo"
+# A previous demo is never touched: a taken DEMO folder becomes DEMO-2, DEMO-3, ...
+# retries=0: where PyTorch's wheel index is unreachable, pip moves on at once.
+demo: $(VENV)/bin/dlstart  ## generate a project in DEMO (a new folder), install its CPU environment, train a step
+	@dest='$(DEMO)'; n=2; while [ -e "$$dest" ]; do dest='$(DEMO)'-$$n; n=$$((n + 1)); done; \
+	echo "make demo: generating into $$dest"; \
+	$(VENV)/bin/dlstart new "$$dest" --yes --framework $(FRAMEWORK) --task $(TASK) --hardware cpu \
+	    $(if $(NAME),--name '$(NAME)') \
+	&& PIP_RETRIES=0 $(MAKE) -C "$$dest" setup sample \
+	&& $(MAKE) -C "$$dest" train ARGS="trainer.max_steps=1 run.name=demo"
 
-test: $(VENV)/bin/dlstart  ## ruff, then every test (generated projects run in .venvs/<framework>-*)
+test: $(VENV)/bin/dlstart  ## ruff, then every test (generated projects run in .venvs/)
 	$(VENV)/bin/ruff check src tests bench tools hooks migrations
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
 
@@ -44,7 +52,7 @@ bench-update: $(VENV)/bin/dlstart  ## time dlstart update against raw copier upd
 	$(VENV)/bin/python bench/update.py
 
 # The framework's test environment (.venvs/), with cookiecutter added to bake the project.
-bench-train: $(VENV)/bin/dlstart  ## samples/s of the generated $(FRAMEWORK) image project vs a hand-written loop
+bench-train: $(VENV)/bin/dlstart  ## samples/s of the generated FRAMEWORK image project vs a hand-written loop
 	python=$$($(VENV)/bin/python -c 'from tests.harness import framework_env; print(framework_env("$(FRAMEWORK)").python)') \
 	&& $$python -m pip install --quiet 'cookiecutter>=2.6,<3' \
 	&& $$python bench/train_throughput.py --framework $(FRAMEWORK)

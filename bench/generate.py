@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from dlstart.questions import FRAMEWORKS, TASKS
-from dlstart.sources import default_source, template_root
+from dlstart.template_source import for_new, template_root
 
 GOAL_RATIO, GOAL_NEW, GOAL_HELP = 1.15, 0.6, 0.15
 
@@ -36,7 +36,7 @@ def executable(name: str) -> list[str]:
 
 def commands(framework: str, task: str) -> dict[str, list[str]]:
     """Name -> command, with {dest} standing for a new destination folder."""
-    source = default_source()
+    source = for_new(None)
     data = ["-d", f"framework={framework}", "-d", f"task={task}"]
     template = str(template_root() / "templates" / framework)
     return {

@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 
 from dlstart.questions import CANONICAL_TEMPLATE_URL
-from dlstart.sources import git_redirect_env
-from dlstart.template_repo import TemplateRepo
+from dlstart.template_repo import TemplateRepo, git_redirect_env
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PARTS = ("copier.yml", "hooks", "migrations", "templates/_shared", "templates/pytorch")

@@ -5,7 +5,8 @@
 
 Cookiecutter runs them as `hooks/cookiecutter/*_gen_project.py`, standalone copies of this module;
 copier through the validators and `_tasks` of `copier.yml`; tools/sync_templates.py writes both
-from this file. dlstart imports this module directly.
+from this file. dlstart imports this module directly for the names, the first commit's message
+and the next steps (it makes the repository itself, before the project is in place).
 """
 
 from __future__ import annotations
@@ -111,13 +112,19 @@ def _git(project: Path, *args: str) -> None:
 
 
 def init_git(project: Path) -> bool:
-    """`git init` and a first commit, unless git is missing or the folder is already in a repo."""
+    """`git init` and a first commit, unless git is missing or the folder is already in a
+    repository (then it says so, and what to do)."""
     if shutil.which("git") is None:
         return False
     inside = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"], cwd=project, capture_output=True
+        ["git", "rev-parse", "--show-toplevel"], cwd=project, capture_output=True, text=True
     )
     if inside.returncode == 0:
+        print(
+            f"Note: {project} is inside the git repository {inside.stdout.strip()}, so it got no "
+            "repository of its own: commit it there, or run `git init` in it first if it should "
+            "have its own (before `pre-commit install`, which would install into the outer one)."
+        )
         return False
     _git(project, "init", "--quiet", "--initial-branch=main")
     _git(project, "add", "--all")

@@ -11,8 +11,9 @@ from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from dlstart import hardware, questionnaire
-from dlstart.questionnaire import Flow, Option, Resolver
+from dlstart import hardware, prompts
+from dlstart.interview import Flow, Resolver
+from dlstart.prompts import Option
 
 ENTER, DOWN, CTRL_C = "\r", "\x1b[B", "\x03"
 CLEAR = "\x15"  # Ctrl-U: erase the default the text question starts with
@@ -21,7 +22,7 @@ CLEAR = "\x15"  # Ctrl-U: erase the default the text question starts with
 @pytest.fixture
 def keys(monkeypatch: pytest.MonkeyPatch) -> Iterator:
     """Type into the questions: each call sends keys for the next prompts."""
-    monkeypatch.setattr(questionnaire, "on_terminal", lambda: True)
+    monkeypatch.setattr(prompts, "on_terminal", lambda: True)
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
         yield pipe.send_text
 
@@ -73,7 +74,8 @@ def test_flags_given_are_not_asked(dlstart, isolated: Path, keys) -> None:
 def test_ctrl_c_during_the_questions_writes_nothing(dlstart, isolated: Path, keys) -> None:
     keys(CLEAR + "demo" + ENTER + CTRL_C)  # Ctrl-C at the second question
     result = dlstart("new")
-    assert result.code == 130 and "nothing was written" in result.err
+    assert result.code == 130
+    assert result.err.strip() == "dlstart new: interrupted: nothing was written"
     assert list(isolated.iterdir()) == []
 
 
@@ -125,14 +127,37 @@ class Scripted:
         ("cpu", []),
         ("gpu", []),
         ("multi_gpu", ["GPUs per machine"]),
-        ("cluster", ["Machines in the cluster", "GPUs per machine"]),
+        ("cluster", ["Number of machines in the cluster", "GPUs per machine"]),
     ],
 )
 def test_follow_ups_only_where_relevant(choice: str, follow_ups: list[str]) -> None:
-    asker = Scripted(**{"Training hardware (detected: no GPU or TPU found)": choice})
+    asker = Scripted(**{"Where training runs": choice})
     flow = Flow(Resolver({}, asker, use_defaults=False))
     flow.counts(flow.hardware())
-    assert asker.asked[1:] == follow_ups
+    assert [message.split(" (")[0] for message in asker.asked[1:]] == follow_ups
+
+
+def test_detected_hardware_is_said_once() -> None:
+    asker = Scripted()
+    assert Flow(Resolver({}, asker, use_defaults=False)).hardware() == "cpu"
+    assert "detected" not in asker.asked[0]
+    titles = [option.title for option in asker.options.values()]
+    assert titles.count("CPU only (detected: no GPU or TPU found)") == 1
+    assert sum("detected" in title for title in titles) == 1
+
+
+@pytest.mark.parametrize(
+    ("gpus", "default", "said"), [(0, 8, "none detected here"), (4, 4, "4 detected")]
+)
+def test_gpus_per_machine_default_says_where_it_comes_from(
+    monkeypatch, gpus: int, default: int, said: str
+) -> None:
+    found = hardware.Detected("multi_gpu" if gpus else "cpu", "test", gpus)
+    monkeypatch.setattr(hardware, "detect", lambda: found)
+    asker = Scripted()
+    flow = Flow(Resolver({}, asker, use_defaults=False))
+    assert flow.counts("multi_gpu") == (None, default)
+    assert said in asker.asked[0]
 
 
 def test_detected_hardware_is_the_default_and_said_to_be(monkeypatch) -> None:
@@ -140,7 +165,6 @@ def test_detected_hardware_is_the_default_and_said_to_be(monkeypatch) -> None:
     monkeypatch.setattr(hardware, "detect", lambda: found)
     asker = Scripted()
     assert Flow(Resolver({}, asker, use_defaults=False)).hardware() == "apple"
-    assert "detected: Apple Silicon" in asker.asked[0]
     assert "(detected: Apple Silicon)" in asker.options["apple"].title
 
 
@@ -150,3 +174,4 @@ def test_detected_hardware_the_framework_lacks_is_not_the_default(monkeypatch) -
     allowed = ("cpu", "gpu", "tpu")
     assert Flow(Resolver({}, asker, use_defaults=False)).hardware(allowed) == "cpu"
     assert list(asker.options) == list(allowed)
+    assert "detected: Apple Silicon, not offered here" in asker.asked[0]

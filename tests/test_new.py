@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from dlstart import hardware
+from dlstart.errors import Exit
 from dlstart.questions import FRAMEWORKS, TASKS
 
 from .conftest import tree
@@ -64,6 +65,13 @@ def test_multi_gpu_counts_default_to_the_detected_gpus(
     assert dlstart("new", "b", *args).code == 0
     cluster = answers_of(isolated / "b")
     assert (cluster["num_nodes"], cluster["gpus_per_node"]) == (3, 4)
+
+
+def test_gpus_per_machine_taken_by_default_without_gpus_is_said(dlstart, isolated: Path) -> None:
+    result = dlstart("new", "a", "--yes", "--framework", "jax", "--hardware", "multi_gpu")
+    assert result.code == 0, result.err
+    assert answers_of(isolated / "a")["gpus_per_node"] == 8
+    assert "GPUs per machine: 8, a typical GPU node (none detected here)" in result.out
 
 
 def test_answers_file_with_flags_overriding_it(dlstart, isolated: Path) -> None:
@@ -145,27 +153,73 @@ def test_invalid_names_write_nothing(dlstart, isolated: Path, name: str, message
 
 
 def test_dest_folder_name_is_the_default_name_and_is_checked(dlstart, isolated: Path) -> None:
-    result = dlstart("new", "torch", "--yes", "--framework", "pytorch")
-    assert result.code == 2 and "shadow" in result.err
+    result = dlstart("new", "build/tf", "--yes", "--framework", "pytorch")
+    assert result.code == Exit.USAGE and "shadow" in result.err
+    assert "came from the folder build/tf: pass --name" in result.err
     assert list(isolated.iterdir()) == []
+    result = dlstart("new", "build/tf", "--yes", "--framework", "pytorch", "--name", "tf demo")
+    assert result.code == 0, result.err
+    assert "folder: build/tf, distribution: tf-demo, package: tf_demo" in result.out
+
+
+def test_the_names_line_says_where_the_name_came_from(dlstart, isolated: Path) -> None:
+    result = dlstart("new", "interactive", "--yes", "--framework", "jax", "--name", "Sentiment")
+    assert result.code == 0, result.err
+    assert "  folder: interactive, distribution: sentiment, package: sentiment\n" in result.out
+    assert "named after the folder" not in result.out
+    result = dlstart("new", "vision", "--yes", "--framework", "jax")
+    assert "named after the folder vision: --name to choose another" in result.out
+
+
+def test_non_ascii_names_say_what_is_dropped(dlstart, isolated: Path) -> None:
+    result = dlstart("new", "--yes", "--framework", "jax", "--name", "проект")
+    assert result.code == Exit.USAGE
+    assert "non-ASCII letters are dropped" in result.err and "--name" in result.err
+    result = dlstart("new", "--yes", "--framework", "jax", "--name", "Café Модель 2")
+    assert result.code == 0, result.err
+    assert "folder and distribution: cafe-2" in result.out
+    assert "non-ASCII letters dropped from these names: Модель" in result.out
+
+
+def test_a_destination_too_long_for_the_file_system_is_a_usage_error(dlstart, isolated) -> None:
+    result = dlstart("new", "x" * 300, "--yes", "--framework", "jax", "--name", "ok")
+    assert result.code == Exit.USAGE
+    assert result.err.count("\n") == 1 and "255" in result.err
+    result = dlstart("new", "--yes", "--framework", "jax", "--name", "y" * 300)
+    assert result.code == Exit.USAGE and "255" in result.err
+    assert list(isolated.iterdir()) == []
+
+
+def test_a_project_inside_another_repository_gets_its_own(dlstart, isolated: Path) -> None:
+    subprocess.run(["git", "init", "--quiet"], cwd=isolated, check=True)
+    result = dlstart("new", "models/demo", "--yes", "--framework", "pytorch")
+    assert result.code == 0, result.err
+    project = isolated / "models" / "demo"
+    top = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=project, capture_output=True, text=True
+    )
+    assert Path(top.stdout.strip()) == project
+    assert commits(project) == ["Start project from the dlstart template"]
+    assert f"inside the git repository {isolated}" in result.out
+    assert "pre-commit install" in result.out and "rm -rf" in result.out
 
 
 def test_existing_non_empty_destination_is_refused(dlstart, isolated: Path) -> None:
     (isolated / "demo").mkdir()
     (isolated / "demo" / "notes.txt").write_text("mine")
     result = dlstart("new", "demo", "--yes", "--framework", "jax")
-    assert result.code == 2 and "not empty" in result.err and "--force" in result.err
+    assert result.code == Exit.REFUSED and "not empty" in result.err and "--force" in result.err
     assert tree(isolated) == {"demo/notes.txt": (b"mine", False)}
     (isolated / "other").write_text("a file")
     result = dlstart("new", "other", "--yes", "--framework", "jax")
-    assert result.code == 2 and "not a folder" in result.err
+    assert result.code == Exit.REFUSED and "not a folder" in result.err
 
 
 def test_derived_destination_is_checked_before_generating(dlstart, isolated: Path) -> None:
     (isolated / "my-model").mkdir()
     (isolated / "my-model" / "keep").write_text("x")
     result = dlstart("new", "--yes", "--framework", "jax", "--name", "My Model")
-    assert result.code == 2 and "my-model exists and is not empty" in result.err
+    assert result.code == Exit.REFUSED and "my-model exists and is not empty" in result.err
 
 
 def test_empty_destination_is_used(dlstart, isolated: Path) -> None:
@@ -183,7 +237,10 @@ def test_force_adds_the_project_and_keeps_every_existing_file(dlstart, isolated:
     assert result.code == 0, result.err
     assert (project / "README.md").read_text() == "my notes\n"
     assert (project / "data" / "train.csv").read_text() == "x,y\n"
-    assert "kept your README.md" in result.out
+    assert "Kept everything already in" in result.out
+    assert "  README.md  (instead of the template's)\n" in result.out
+    assert "  data/ (1 file)\n" in result.out
+    assert "No git repository was created" in result.out
     assert answers_of(project)["framework"] == "pytorch"
     assert (project / "src" / "demo" / "__init__.py").is_file()
     assert not (project / ".git").exists()
@@ -223,5 +280,5 @@ def test_template_that_is_not_a_git_repository_is_refused(dlstart, isolated: Pat
     (isolated / "tpl").mkdir()
     (isolated / "tpl" / "copier.yml").write_text("a: 1\n")
     result = dlstart("new", "demo", "--yes", "--template", "tpl")
-    assert result.code == 2 and "not the root of a git repository" in result.err
+    assert result.code == Exit.USAGE and "not the root of a git checkout" in result.err
     assert not (isolated / "demo").exists()

@@ -38,15 +38,22 @@ def test_wheel_holds_every_template_file(wheel: Path) -> None:
     assert [path for path in shipped if f"dlstart/template_root/{path}" not in names] == []
 
 
-def test_new_from_the_wheel_records_the_version_tag(wheel: Path, tmp_path: Path) -> None:
+def test_new_and_update_from_the_wheel(wheel: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    result = subprocess.run(
-        [sys.executable, "-m", "dlstart", "new", "demo", "--yes", "--framework", "tensorflow"],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+
+    def dlstart(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dlstart", *args],
+            cwd=tmp_path, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+
+    result = dlstart("new", "demo", "--yes", "--framework", "tensorflow")
     assert result.returncode == 0, result.stderr
     answers = yaml.safe_load((tmp_path / "demo" / ".copier-answers.yml").read_text())
     assert (answers["_commit"], answers["framework"]) == (f"v{__version__}", "tensorflow")
-    assert (tmp_path / "cache" / "dlstart" / f"template-v{__version__}" / ".git").is_dir()
+    assert (tmp_path / "cache" / "dlstart" / "templates.git" / "HEAD").is_file()
+    result = dlstart("update", "demo", "--check")
+    assert result.returncode == 0, result.stderr
+    assert f"up to date: template v{__version__}" in result.stdout

@@ -2,7 +2,7 @@
 
 - `templates/<framework>/cookiecutter.json` and `templates/<framework>/copier.yml`, and the root
   `copier.yml` (the versioned copier template `dlstart new` and `dlstart update` use), from
-  `src/dlstart/questions.py` and the naming rules in `hooks/dlstart_hooks.py`;
+  `src/dlstart/questions.py` (the question table) and the naming rules in `hooks/dlstart_hooks.py`;
 - every file under `templates/_shared/` into each framework's template, listed in
   `templates/<framework>/shared-files.txt` so that removed shared files are removed there too;
 - `hooks/cookiecutter/{pre,post}_gen_project.py`: `hooks/dlstart_hooks.py` made into standalone
@@ -33,10 +33,11 @@ from dlstart.questions import (  # noqa: E402
     ANSWERS_FILE,
     FRAMEWORKS,
     MIGRATIONS,
-    QUESTIONS,
+    TEMPLATE_QUESTIONS,
     USER_OWNED,
     Migration,
     Question,
+    question,
 )
 
 TEMPLATES = ROOT / "templates"
@@ -104,14 +105,14 @@ def copier_question(q: Question, framework: str | None) -> dict:
         entry["default"] = default if default is not None else entry["choices"][0]
     if q.when:
         entry["when"] = q.when
-    if q.validator:
-        entry["validator"] = _validator(q.validator)
+    if q.names:
+        entry["validator"] = _validator(q.names)
     return entry
 
 
 def cookiecutter_context(framework: str | None) -> str:
     """The `cookiecutter` mapping copier renders, so `{{ cookiecutter.x }}` works under both."""
-    lines = [f"{q.name}: {{{{ {q.name} | tojson }}}}" for q in QUESTIONS]
+    lines = [f"{q.name}: {{{{ {q.name} | tojson }}}}" for q in TEMPLATE_QUESTIONS]
     fw = "{{ framework | tojson }}" if framework is None else json.dumps(framework)
     lines += [f"_framework: {fw}", f"_answers_file: {json.dumps(ANSWERS_FILE)}"]
     return "\n".join(lines) + "\n"
@@ -161,11 +162,11 @@ def copier_config(framework: str | None) -> dict:
     if framework is None:
         config["framework"] = {
             "type": "str",
-            "help": "Deep-learning framework",
-            "choices": {fw.title: name for name, fw in FRAMEWORKS.items()},
-            "default": "pytorch",
+            "help": question("framework").help,
+            "choices": {title: name for name, title in question("framework").choices.items()},
+            "default": next(iter(FRAMEWORKS)),
         }
-    for q in QUESTIONS:
+    for q in TEMPLATE_QUESTIONS:
         config[q.name] = copier_question(q, framework)
     config["cookiecutter"] = {
         "type": "yaml",
@@ -177,7 +178,7 @@ def copier_config(framework: str | None) -> dict:
 
 def cookiecutter_config(framework: str) -> dict:
     config: dict = {}
-    for q in QUESTIONS:
+    for q in TEMPLATE_QUESTIONS:
         choices = q.choices_for(framework)
         if choices:
             default = q.default_for(framework)

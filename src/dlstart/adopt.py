@@ -9,6 +9,7 @@ first `dlstart update` merges from exactly what the project was baked from.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -16,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlstart.answers import QUESTION_NAMES, typed
-from dlstart.errors import UserError
+from dlstart.answers import typed
+from dlstart.errors import Refused, UsageError
 from dlstart.project import Project
-from dlstart.questions import ANSWERS_FILE, QUESTIONS
+from dlstart.questions import ANSWER_NAMES, ANSWERS_FILE, TEMPLATE_QUESTIONS
 from dlstart.template_repo import TemplateRepo
 
 STRUCTURAL = ("framework", "task", "hardware")
@@ -51,22 +52,28 @@ def adopt(
 ) -> Adoption:
     """Write the project's answers file for `version` (detected when None)."""
     if project.version:
-        raise UserError(
+        raise Refused(
             f"{project.name} already records template {project.version}: use `dlstart update`"
         )
     answers, assumed = gather_answers(project, data)
-    candidates = [repo.release(version)] if version else list(reversed(repo.releases))
+    if version:
+        candidates = [repo.release(version)]
+    else:  # the version the templates provide now first, then the others, newest first
+        candidates = list(dict.fromkeys([*filter(None, [repo.current]), *reversed(repo.releases)]))
     if not candidates:
-        raise UserError(f"{repo.where} has no release tags (such as v0.1.0)")
+        raise Refused(f"{repo.where} has no release tags (such as v0.1.0)")
     with tempfile.TemporaryDirectory(prefix="dlstart-adopt-") as scratch:
         best = closest_release(repo, candidates, answers, project.path, Path(scratch))
         if not best.same:
             where = f"release {best.version}" if version else "any release"
-            raise UserError(
+            raise Refused(
                 f"no file of the template matches {project.path} at {where}: is it a dlstart "
                 "project, and are the answers right (--data key=value)?"
             )
-        shutil.copyfile(Path(scratch, best.version, ANSWERS_FILE), project.path / ANSWERS_FILE)
+        written = Path(scratch, best.version, ANSWERS_FILE)
+        staged = project.path / f".{ANSWERS_FILE}.dlstart"
+        shutil.copyfile(written, staged)
+        os.replace(staged, project.path / ANSWERS_FILE)  # whole or not at all, even on Ctrl-C
     return Adoption(best, answers, assumed)
 
 
@@ -77,30 +84,35 @@ def closest_release(
     project: Path,
     scratch: Path,
 ) -> Comparison:
-    """The candidate whose rendering differs least from the project (the first among equals),
-    each rendered into `scratch/<tag>`."""
+    """The candidate whose rendering differs least from the project (the first among equals,
+    and the first that matches exactly), each rendered into `scratch/<tag>`."""
     comparisons = []
     for tag in candidates:
         repo.copy(scratch / tag, tag, answers)
         comparisons.append(compare(scratch / tag, project, tag))
+        if comparisons[-1].distance == 0:
+            break
     return min(comparisons, key=lambda comparison: comparison.distance)
 
 
 def gather_answers(project: Project, data: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     """Answers from `--data`, else the placeholder, else the project's layout, else the
     question's default (listed as assumed). The structural ones cannot be assumed."""
-    recorded = {k: v for k, v in (project.answers or {}).items() if k in QUESTION_NAMES}
+    recorded = {k: v for k, v in (project.answers or {}).items() if k in ANSWER_NAMES}
     found = {**read_layout(project.path), **recorded, **data}
     missing = [key for key in STRUCTURAL if key not in found]
     if missing:
         flags = " ".join(f"--data {key}=..." for key in missing)
-        raise UserError(f"{project.name}: cannot tell its {', '.join(missing)}; give them: {flags}")
+        raise UsageError(
+            f"{project.name}: cannot tell its {', '.join(missing)}; give them: {flags}"
+        )
     framework = found["framework"]
-    answers = {"framework": typed(framework, "framework", framework)}
-    for q in QUESTIONS:
+    origin = f"{project.name}'s answers"
+    answers = {"framework": typed(framework, "framework", framework, origin)}
+    for q in TEMPLATE_QUESTIONS:
         if q.name in found:
-            answers[q.name] = typed(framework, q.name, found[q.name])
-    assumed = [q.name for q in QUESTIONS if q.name not in found]
+            answers[q.name] = typed(framework, q.name, found[q.name], origin)
+    assumed = [q.name for q in TEMPLATE_QUESTIONS if q.name not in found]
     return answers, assumed
 
 

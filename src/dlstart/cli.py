@@ -1,20 +1,24 @@
 """The `dlstart` command line: one subcommand per module in `dlstart.commands`.
 
 Each command module defines `add_parser(subparsers)` and `run(args) -> int`; heavy imports
-(copier, questionary) happen inside `run`, so `dlstart --help` stays fast.
+(copier, questionary) happen inside `run`, so `dlstart --help` stays fast. Every command ends
+the way `dlstart.errors` says: one `dlstart COMMAND: error: ...` line and the exit status of
+its kind. Even the imports run under that rule, so Ctrl-C at start-up prints one line too.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from dlstart import __version__
-from dlstart.commands import COMMANDS
-from dlstart.errors import UserError
 
+def build_parser():
+    import argparse
 
-def build_parser() -> argparse.ArgumentParser:
+    from dlstart import __version__
+    from dlstart.commands import COMMANDS
+    from dlstart.commands._shared import HelpFormatter
+    from dlstart.errors import exit_status_help
+
     parser = argparse.ArgumentParser(
         prog="dlstart",
         description=(
@@ -25,11 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "examples:\n"
             "  dlstart new                  answer a few questions, get a project\n"
-            "  dlstart new demo --yes       the recommended framework and defaults, no questions\n"
+            "  dlstart new demo --yes       the recommended framework and defaults\n"
             "  dlstart recommend --goal mobile --hardware gpu --experience new\n"
-            "  dlstart COMMAND --help       every option of a command"
+            "  dlstart COMMAND --help       every option of a command\n\n" + exit_status_help()
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dlstart {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -39,12 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    command = None
     try:
+        args = build_parser().parse_args(argv)
+        command = args.command
         return args.run(args)
-    except UserError as error:
-        print(f"dlstart {args.command}: error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print("\nInterrupted: nothing was written.", file=sys.stderr)
+        where = f"dlstart {command}" if command else "dlstart"
+        print(f"{where}: interrupted: nothing was written", file=sys.stderr)
         return 130
+    except Exception as error:
+        import subprocess
+
+        from dlstart.errors import DlstartError, Failed, report
+
+        if isinstance(error, subprocess.CalledProcessError):  # a git command dlstart ran
+            lines = (error.stderr or "").strip().splitlines() or [f"exit status {error.returncode}"]
+            error = Failed(f"`{' '.join(map(str, error.cmd))}` failed: {lines[-1]}")
+        if not isinstance(error, DlstartError):
+            raise
+        report(command, str(error), error.status)
+        return int(error.status)

@@ -20,7 +20,7 @@ from packaging.markers import InvalidMarker
 from packaging.requirements import InvalidRequirement, Requirement
 
 from dlstart import _probe
-from dlstart.errors import UserError
+from dlstart.errors import Refused
 from dlstart.project import Project
 
 ENVIRONMENT_TIMEOUT = 60
@@ -73,7 +73,7 @@ class Setup:
 def setup(project: Project, python: Path | None, target: str | None) -> Setup:
     path = project.path
     if not (path / ".python-version").is_file() and not (path / "requirements").is_dir():
-        raise UserError(
+        raise Refused(
             f"{path} is not a dlstart project: it has neither .python-version nor requirements/"
         )
     answers = project.answers or {}

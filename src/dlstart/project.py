@@ -1,4 +1,4 @@
-"""A project generated from the dlstart templates, as `update`, `adopt` and `doctor` see it."""
+"""A generated project on disk, as `update`, `adopt` and `doctor` see it: the one `Project`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlstart import answers, gitutil
-from dlstart.errors import UserError
+from dlstart import answers, git
+from dlstart.errors import Refused, listing
 from dlstart.questions import ANSWERS_FILE
-
-MAX_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -39,19 +37,19 @@ class Project:
 def load(path: Path) -> Project:
     path = path.expanduser().resolve()
     if not path.is_dir():
-        raise UserError(f"{path}: no such project folder")
+        raise Refused(f"{path}: no such project folder")
     return Project(path, answers.read(path))
 
 
 def require_versioned(project: Project) -> None:
     """Refuse a project whose answers file does not say which template release it came from."""
     if project.answers is None:
-        raise UserError(
+        raise Refused(
             f"{project.path} is not a dlstart project: it has no {ANSWERS_FILE}.\n"
             "A project baked with plain cookiecutter: run `dlstart adopt` in it first."
         )
     if not project.version or not project.src_path:
-        raise UserError(
+        raise Refused(
             f"{project.path}/{ANSWERS_FILE} records no template version "
             "(a project baked with cookiecutter?): run `dlstart adopt` first."
         )
@@ -59,16 +57,15 @@ def require_versioned(project: Project) -> None:
 
 def require_clean_git(project: Project) -> None:
     """Refuse a project outside git, or one with uncommitted changes a merge could mix up."""
-    if gitutil.toplevel(project.path) is None:
-        raise UserError(
+    if git.toplevel(project.path) is None:
+        raise Refused(
             f"{project.path} is not in a git repository; updates are merges that git records.\n"
             "  git init && git add -A && git commit -m 'Start'"
         )
-    dirty = gitutil.changes(project.path)
+    dirty = git.changes(project.path)
     if dirty:
-        listed = "\n".join(f"  {c.code} {c.path}" for c in dirty[:MAX_LISTED])
-        more = f"\n  ... and {len(dirty) - MAX_LISTED} more" if len(dirty) > MAX_LISTED else ""
-        raise UserError(
-            f"{project.path} has uncommitted changes; nothing was changed:\n{listed}{more}\n"
+        listed = listing([f"  {c.code} {c.path}" for c in dirty], "\n")
+        raise Refused(
+            f"{project.path} has uncommitted changes; nothing was changed:\n{listed}\n"
             "Commit them (or `git stash -u`) first, so the update can never mix with your work."
         )

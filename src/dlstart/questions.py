@@ -1,4 +1,5 @@
-"""The template questions: the single source for cookiecutter.json, copier.yml and the CLI flags.
+"""The question table: the one definition of every question, for cookiecutter.json, copier.yml,
+the CLI's flags and questions, and the checks of every answer.
 
 `tools/sync_templates.py` writes every template's `cookiecutter.json` and `copier.yml` (and the
 repository's root `copier.yml`) from these definitions; a test fails when they drift.
@@ -6,8 +7,11 @@ repository's root `copier.yml`) from these definitions; a test fails when they d
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from dlstart.errors import UsageError
 
 ANSWERS_FILE = ".copier-answers.yml"
 CANONICAL_TEMPLATE_URL = "https://github.com/dlstart/dlstart.git"
@@ -16,6 +20,22 @@ TASKS = {
     "image": "image classification (a folder per class)",
     "text": "text classification (CSV or JSONL with text and label)",
     "tabular": "tabular classification or regression (CSV with a target column)",
+}
+
+GOALS = {
+    "research": "research prototyping",
+    "serving": "production API serving",
+    "mobile": "mobile / edge deployment",
+    "browser": "in-browser deployment",
+    "scale": "large-scale multi-node training",
+    "numerical": "scientific / numerical computing with custom gradients",
+}
+
+EXPERIENCE = {
+    "new": "new to deep learning",
+    "pytorch": "knows PyTorch",
+    "tensorflow": "knows TensorFlow / Keras",
+    "jax": "knows JAX",
 }
 
 HARDWARE = {
@@ -65,99 +85,235 @@ FRAMEWORKS = {
 
 @dataclass(frozen=True)
 class Question:
-    """One template question.
+    """One question: its type, values, default, help and checks, for every place that uses it.
+
+    `tools/sync_templates.py` writes the templates' `copier.yml` and `cookiecutter.json` from
+    the questions with `template=True` (copier's validators included); the CLI builds its flags,
+    their help and the terminal questions from all of them, and checks every answer with
+    `check` and `check_combination`, wherever it came from (flag, --answers, --data).
 
     `copier_default` and `cookiecutter_default` hold computed defaults as Jinja expressions for
     each engine (cookiecutter prefixes answers with `cookiecutter.`); plain defaults go in
-    `default`. `when` is a copier condition; cookiecutter always asks.
+    `default`. `follows` lists the hardware answers a follow-up question applies to (copier's
+    `when`; cookiecutter always asks). `names` is a name check of `hooks/dlstart_hooks.py`.
+    `flag`, `explain`, `list_choices` and `default_help` make the flag's --help.
     """
 
     name: str
     help: str
+    flag: str
+    explain: str = ""
     type: str = "str"
     default: Any = None
-    choices: tuple[str, ...] = ()
+    choices: Mapping[str, str] = field(default_factory=dict)
+    per_framework: dict[str, dict[str, Any]] = field(default_factory=dict)
+    follows: tuple[str, ...] = ()
+    template: bool = True
+    metavar: str | None = None
+    list_choices: bool = False
+    default_help: str | None = None
     copier_default: str | None = None
     cookiecutter_default: str | None = None
-    when: str | None = None
-    validator: str | None = None
-    per_framework: dict[str, Any] = field(default_factory=dict)
+    names: str | None = None
 
-    def choices_for(self, framework: str) -> tuple[str, ...]:
-        return self.per_framework.get(framework, {}).get("choices", self.choices)
+    def choices_for(self, framework: str | None) -> tuple[str, ...]:
+        if framework is None:
+            return tuple(self.choices)
+        return tuple(self.per_framework.get(framework, {}).get("choices", self.choices))
 
     def default_for(self, framework: str) -> Any:
         return self.per_framework.get(framework, {}).get("default", self.default)
 
+    @property
+    def when(self) -> str | None:
+        if not self.follows:
+            return None
+        if len(self.follows) == 1:
+            return f"{{{{ hardware == '{self.follows[0]}' }}}}"
+        return f"{{{{ hardware in {list(self.follows)} }}}}"
+
+    def check(self, value: Any, origin: str, framework: str | None = None) -> Any:
+        """`value` as this question takes it (text from --data or a flag converted), or a
+        UsageError that names `origin`; with `framework`, only that template's choices."""
+        if self.type == "int":
+            if isinstance(value, str) and value.isdigit():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(
+                    f"{origin}: {self.name} must be a whole number of at least 1, not {value!r}"
+                )
+            return value
+        if self.name == "python_version" and isinstance(value, float):
+            raise UsageError(f"{origin}: write python_version as a quoted string, e.g. '3.11'")
+        if not isinstance(value, str):
+            raise UsageError(f"{origin}: {self.name} must be text, not {value!r}")
+        offered = self.choices_for(framework)
+        if offered and value not in offered:
+            if framework is None:
+                raise UsageError(
+                    f"{origin}: {self.name} {value!r} is not one of {', '.join(offered)}"
+                )
+            raise UsageError(
+                f"{origin}: {self.name} {value!r}: the {framework} template offers "
+                f"{', '.join(offered)}"
+            )
+        return value
+
+
+PYTHON_VERSIONS = tuple(sorted({v for fw in FRAMEWORKS.values() for v in fw.python_versions}))
 
 QUESTIONS: tuple[Question, ...] = (
     Question(
         name="project_name",
         help="Human-readable project name",
+        flag="--name",
+        metavar="NAME",
+        explain="project name; the folder and package names derive from it",
         default="My Project",
+        default_help="DEST's folder name",
     ),
     Question(
         name="project_slug",
         help="Folder and distribution name (lowercase, dashes)",
+        flag="",
         copier_default=(
             "{{ project_name | lower | regex_replace('[^a-z0-9]+', '-') "
             "| regex_replace('^-+|-+$', '') }}"
         ),
         cookiecutter_default="{{ cookiecutter.project_name|slugify }}",
-        validator="slug",
+        names="slug",
     ),
     Question(
         name="package_name",
         help="Python package name (import name)",
+        flag="",
         copier_default="{{ project_slug | replace('-', '_') }}",
         cookiecutter_default="{{ cookiecutter.project_slug|replace('-', '_') }}",
-        validator="package",
+        names="package",
     ),
     Question(
         name="description",
         help="One-line description",
+        flag="--description",
+        metavar="TEXT",
+        explain="one-line description",
         default="A deep-learning project started with dlstart.",
+    ),
+    Question(
+        name="goal",
+        help="Primary goal",
+        flag="--goal",
+        explain="primary goal, for the recommendation",
+        list_choices=True,
+        choices=GOALS,
+        default="research",
+        template=False,
     ),
     Question(
         name="task",
         help="What the model learns",
-        choices=tuple(TASKS),
+        flag="--task",
+        explain="what the model learns",
+        list_choices=True,
+        choices=TASKS,
         default="image",
     ),
     Question(
         name="hardware",
         help="Where training runs",
-        choices=tuple(HARDWARE),
+        flag="--hardware",
+        explain="where training runs",
+        list_choices=True,
+        default_help="this machine's, detected",
+        choices=HARDWARE,
         default="cpu",
         per_framework={name: {"choices": fw.hardware} for name, fw in FRAMEWORKS.items()},
     ),
     Question(
         name="num_nodes",
         help="Number of machines in the cluster",
+        flag="--nodes",
+        metavar="N",
+        explain="machines in the cluster",
         type="int",
         default=2,
-        when="{{ hardware == 'cluster' }}",
+        follows=("cluster",),
     ),
     Question(
         name="gpus_per_node",
         help="GPUs (or TPU chips) per machine",
+        flag="--gpus-per-node",
+        metavar="N",
+        explain="GPUs per machine",
+        default_help="the detected count if more than one, else 8",
         type="int",
         default=8,
-        when="{{ hardware in ['multi_gpu', 'cluster'] }}",
+        follows=("multi_gpu", "cluster"),
+    ),
+    Question(
+        name="experience",
+        help="Your team's experience",
+        flag="--experience",
+        explain="what your team knows",
+        list_choices=True,
+        choices=EXPERIENCE,
+        default="new",
+        template=False,
+    ),
+    Question(
+        name="framework",
+        help="Deep-learning framework",
+        flag="--framework",
+        explain="the framework to generate for",
+        default_help="the recommended one",
+        choices={name: fw.title for name, fw in FRAMEWORKS.items()},
+        template=False,
     ),
     Question(
         name="python_version",
         help="Python version of the project",
+        flag="--python",
+        metavar="VERSION",
+        explain="Python version of the project",
+        default_help="the framework's default, "
+        + ", ".join(sorted({fw.default_python for fw in FRAMEWORKS.values()})),
+        choices={v: f"Python {v}" for v in PYTHON_VERSIONS},
         per_framework={
             name: {"choices": fw.python_versions, "default": fw.default_python}
             for name, fw in FRAMEWORKS.items()
         },
     ),
 )
+BY_NAME = {q.name: q for q in QUESTIONS}
+TEMPLATE_QUESTIONS = tuple(q for q in QUESTIONS if q.template)
+# The answers a project records: the framework (the root copier.yml's first question) and the
+# template questions.
+ANSWER_NAMES = ("framework", *(q.name for q in TEMPLATE_QUESTIONS))
 
 
 def question(name: str) -> Question:
-    return next(q for q in QUESTIONS if q.name == name)
+    return BY_NAME[name]
+
+
+def check_combination(given: Mapping[str, Any]) -> None:
+    """Refuse answers that contradict each other: a follow-up for hardware it does not follow,
+    a choice the framework's template does not offer."""
+    hardware = given.get("hardware")
+    framework = given.get("framework")
+    for q in QUESTIONS:
+        if q.name not in given:
+            continue
+        if q.follows and hardware is not None and hardware not in q.follows:
+            raise UsageError(
+                f"{q.flag} applies only to --hardware {' or '.join(q.follows)}, not {hardware}"
+            )
+        if q.per_framework and framework is not None:
+            offered = q.choices_for(framework)
+            if given[q.name] not in offered:
+                raise UsageError(
+                    f"the {framework} template does not offer {q.flag} {given[q.name]} "
+                    f"(it offers {', '.join(offered)})"
+                )
 
 
 # Files that are the user's from the start: generated once, then never rewritten by

@@ -11,24 +11,10 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from dlstart.questions import FRAMEWORKS, HARDWARE
+from dlstart.questions import EXPERIENCE, FRAMEWORKS, GOALS, HARDWARE, question
 
-GOALS = {
-    "research": "research prototyping",
-    "serving": "production API serving",
-    "mobile": "mobile / edge deployment",
-    "browser": "in-browser deployment",
-    "scale": "large-scale multi-node training",
-    "numerical": "scientific / numerical computing with custom gradients",
-}
-EXPERIENCE = {
-    "new": "new to deep learning",
-    "pytorch": "knows PyTorch",
-    "tensorflow": "knows TensorFlow / Keras",
-    "jax": "knows JAX",
-}
-DEFAULT_GOAL = "research"
-DEFAULT_EXPERIENCE = "new"
+DEFAULT_GOAL = question("goal").default
+DEFAULT_EXPERIENCE = question("experience").default
 
 Weights = dict[str, tuple[int, str]]
 

@@ -18,12 +18,14 @@ from typing import Any
 
 from packaging.version import Version
 
-from dlstart import gitutil
+from dlstart import git, interrupts
 from dlstart.answers import typed
-from dlstart.errors import UserError
+from dlstart.errors import DlstartError, Failed, Interrupted, Refused, UsageError
 from dlstart.project import Project, require_clean_git, require_versioned
 from dlstart.questions import USER_OWNED
-from dlstart.template_repo import DESCRIBED, TemplateRepo, parse_version
+from dlstart.template_repo import TemplateRepo, parse_version
+
+CONFLICT_START, CONFLICT_END = "<<<<<<< ", ">>>>>>> "
 
 FIXED_ON_UPDATE = {
     "framework": "the project's code is written for {old}; start a new project with "
@@ -46,13 +48,15 @@ class Status:
 class Outcome:
     old: str
     new: str
-    changes: list[gitutil.Change] = field(default_factory=list)
+    changes: list[git.Change] = field(default_factory=list)
     kept_owned: list[str] = field(default_factory=list)
     kept_edited: list[str] = field(default_factory=list)
 
+    unresolved: dict[str, str] = field(default_factory=dict)
+
     @property
     def conflicts(self) -> list[str]:
-        return [c.path for c in self.changes if c.kind == "conflict"]
+        return list(self.unresolved)
 
 
 def check(project: Project, repo: TemplateRepo) -> Status:
@@ -60,7 +64,8 @@ def check(project: Project, repo: TemplateRepo) -> Status:
     require_versioned(project)
     current = _recorded_version(project)
     latest = repo.latest()
-    return Status(project.version or "", latest, repo.releases[latest] > current)
+    newer = parse_version(latest)
+    return Status(project.version or "", latest, newer is not None and newer > current)
 
 
 def update(
@@ -71,17 +76,20 @@ def update(
 ) -> Outcome:
     """Merge release `to` (default: the latest) and the answer changes `data` into the project.
 
-    Raises UserError, with the project unchanged, on any refusal or failure.
+    Raises a DlstartError, with the project unchanged, on any refusal or failure.
     """
     require_versioned(project)
     changes = answer_changes(project, data or {})
     require_clean_git(project)
     current = _recorded_version(project)
-    _require_known(project, repo)
+    repo.require(project.version or "")
     target = repo.release(to) if to else repo.latest()
     if repo.releases[target] < current:
-        raise UserError(
-            f"{project.name} is at {project.version}, newer than {target}: "
+        where = (
+            "" if to else f" ({repo.where} provides {target}: upgrade dlstart or use --template)"
+        )
+        raise Refused(
+            f"{project.name} is at {project.version}, newer than {target}{where}: "
             "downgrades are not supported"
         )
     old = project.version or ""
@@ -91,10 +99,34 @@ def update(
         target = old
     with _rollback_on_error(project):
         _run_copier(project, repo, target, changes)
-        kept_owned = gitutil.deleted_matching(project.path, USER_OWNED)
-        gitutil.restore_paths(project.path, kept_owned)
+        kept_owned = git.deleted_matching(project.path, USER_OWNED)
+        git.restore_paths(project.path, kept_owned)
         kept_edited = _keep_edited_deletions(project, repo)
-    return Outcome(old, target, gitutil.changes(project.path), kept_owned, kept_edited)
+    changes = git.changes(project.path)
+    return Outcome(old, target, changes, kept_owned, kept_edited, unresolved(project, changes))
+
+
+def unresolved(project: Project, changes: list[git.Change]) -> dict[str, str]:
+    """Every changed file left with conflict markers, and every `.rej` file, by path."""
+    found: dict[str, str] = {}
+    for change in changes:
+        path = project.path / change.path
+        if change.kind == "deleted" or not path.is_file():
+            continue
+        if change.path.endswith(".rej"):
+            found[change.path] = "rejected changes (.rej): apply them by hand, then delete it"
+        elif change.kind == "conflict" or _has_markers(path):
+            found[change.path] = "conflict markers"
+    return found
+
+
+def _has_markers(path: Path) -> bool:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (UnicodeDecodeError, OSError):
+        return False
+    starts = any(line.startswith(CONFLICT_START) for line in lines)
+    return starts and any(line.startswith(CONFLICT_END) for line in lines)
 
 
 def answer_changes(project: Project, data: Mapping[str, str]) -> dict[str, Any]:
@@ -108,7 +140,7 @@ def answer_changes(project: Project, data: Mapping[str, str]) -> dict[str, Any]:
             continue
         if key in FIXED_ON_UPDATE:
             reason = FIXED_ON_UPDATE[key].format(old=recorded.get(key), new=new)
-            raise UserError(f"cannot change {key} on update: {reason}")
+            raise UsageError(f"cannot change {key} on update: {reason}")
         changes[key] = new
     return changes
 
@@ -116,32 +148,22 @@ def answer_changes(project: Project, data: Mapping[str, str]) -> dict[str, Any]:
 def _recorded_version(project: Project) -> Version:
     version = parse_version(project.version or "")
     if version is None:
-        raise UserError(
+        raise Refused(
             f"{project.name} records template commit {project.version!r}, which is not a "
-            "release: generate projects from tagged releases so that they can be updated"
+            "version (an older dlstart generated it from a checkout without tags): delete the "
+            "_commit line of .copier-answers.yml, commit, and run `dlstart adopt` once"
         )
     return version
-
-
-def _require_known(project: Project, repo: TemplateRepo) -> None:
-    """Refuse early when the merge base, the project's release, is missing from `repo`."""
-    version = project.version or ""
-    if not DESCRIBED.match(version) and version not in repo.releases:
-        raise UserError(
-            f"{project.name} comes from template {version}, which {repo.where} does not have "
-            f"(releases: {', '.join(repo.releases) or 'none'}); a checkout that lacks it "
-            "needs `git fetch --tags`"
-        )
 
 
 def _keep_edited_deletions(project: Project, repo: TemplateRepo) -> list[str]:
     """Put back the files the merge deleted (the new release dropped them) that the user had
     edited; copier deletes them whatever their content. Renders the old release only when the
     merge deleted something."""
-    deleted = [c.path for c in gitutil.changes(project.path) if c.code == " D"]
+    deleted = [c.path for c in git.changes(project.path) if c.code == " D"]
     if not deleted:
         return []
-    gitutil.restore_paths(project.path, deleted)
+    git.restore_paths(project.path, deleted)
     answers = {k: v for k, v in (project.answers or {}).items() if not k.startswith("_")}
     with tempfile.TemporaryDirectory(prefix="dlstart-base-") as scratch:
         base = Path(scratch, "base")
@@ -174,11 +196,11 @@ def _run_copier(project: Project, repo: TemplateRepo, ref: str, data: Mapping[st
                 conflict="inline",
             )
     except TaskError as error:
-        raise UserError(f"a template migration to {ref} failed ({error})") from error
+        raise Failed(f"a template migration to {ref} failed ({error})") from error
     except ProcessExecutionError as error:
-        raise UserError(f"git failed during the update: {error.stderr.strip()}") from error
+        raise Failed(f"git failed during the update: {error.stderr.strip()}") from error
     except (CopierError, ValueError) as error:
-        raise UserError(f"copier refused the update: {error}") from error
+        raise Failed(f"copier refused the update: {error}") from error
 
 
 @contextmanager
@@ -186,8 +208,13 @@ def _rollback_on_error(project: Project) -> Iterator[None]:
     """Return the (clean, checked) project to its last commit if the update does not finish."""
     try:
         yield
+    except KeyboardInterrupt:
+        with interrupts.held(deliver=False):
+            git.restore(project.path)
+        raise Interrupted("interrupted: the project was put back as it was") from None
     except BaseException as error:
-        gitutil.restore(project.path)
-        if isinstance(error, UserError):
-            raise UserError(f"{error}\nNothing was changed.") from error
+        with interrupts.held(deliver=False):
+            git.restore(project.path)
+        if isinstance(error, DlstartError):
+            raise type(error)(f"{error}\nNothing was changed.") from error
         raise

@@ -9,6 +9,7 @@ import yaml
 from cookiecutter.main import cookiecutter
 from update_helpers import TemplateHistory, cli, commit_all, generate, run_git, status
 
+from dlstart.errors import Exit
 from dlstart.questions import CANONICAL_TEMPLATE_URL
 
 
@@ -68,7 +69,7 @@ def test_adopt_placeholder_without_answers_needs_the_structural_ones(
     placeholder = "# Baked by cookiecutter: run `dlstart adopt` to record the answers.\n"
     (project / ".copier-answers.yml").write_text(placeholder)
 
-    assert cli("adopt", project, "--template", history.path) == 1
+    assert cli("adopt", project, "--template", history.path) == Exit.USAGE
     err = capsys.readouterr().err
     assert "--data framework=... --data task=... --data hardware=..." in err
     assert (project / ".copier-answers.yml").read_text() == placeholder
@@ -107,7 +108,7 @@ def test_adopt_refuses_a_project_that_records_its_release(
     project = generate(history, tmp_path / "demo", "v0.1.0")
     before = (project / ".copier-answers.yml").read_text()
 
-    assert cli("adopt", project, "--template", history.path) == 1
+    assert cli("adopt", project, "--template", history.path) == Exit.REFUSED
 
     assert "already records template v0.1.0" in capsys.readouterr().err
     assert (project / ".copier-answers.yml").read_text() == before
@@ -134,6 +135,6 @@ def test_adopt_refuses_what_the_template_does_not_match(
         "hardware=cpu",
     )
 
-    assert code == 1
+    assert code == Exit.REFUSED
     assert "no file of the template matches" in capsys.readouterr().err
     assert sorted(p.name for p in other.iterdir()) == ["main.py"]

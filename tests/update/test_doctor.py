@@ -15,6 +15,7 @@ import yaml
 from update_helpers import cli
 
 from dlstart.doctor import project_python
+from dlstart.errors import Exit
 
 PYTHON = ".".join(platform.python_version_tuple()[:2])
 STUB_TORCH = """\
@@ -166,7 +167,7 @@ def test_unknown_target_and_not_a_project(
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert cli("doctor", empty) == 1
+    assert cli("doctor", empty) == Exit.REFUSED
     assert "is not a dlstart project" in capsys.readouterr().err
 
 

@@ -1,4 +1,4 @@
-"""Where the templates are read from: the redirect that keeps answers files portable."""
+"""Where `update` and `adopt` read the templates: the mirror standing in for the canonical URL."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from update_helpers import ROOT, TemplateHistory
 
 from dlstart.questions import CANONICAL_TEMPLATE_URL
-from dlstart.sources import git_redirect_env
-from dlstart.template_repo import TemplateRepo, parse_version, resolve
+from dlstart.template_repo import TemplateRepo, git_redirect_env, parse_version
+from dlstart.template_source import for_project
 
 
 def test_redirect_makes_git_read_the_checkout_for_the_canonical_url(
@@ -42,10 +42,21 @@ def test_redirect_keeps_git_config_entries_already_set(monkeypatch: pytest.Monke
     }
 
 
-def test_default_source_is_the_checkout_dlstart_runs_from() -> None:
-    assert resolve(None, CANONICAL_TEMPLATE_URL) == TemplateRepo(CANONICAL_TEMPLATE_URL, ROOT)
+def test_the_checkout_dlstart_runs_from_stands_in_for_the_canonical_url(
+    tmp_path: Path,
+) -> None:
+    repo = for_project(None, CANONICAL_TEMPLATE_URL)
+    assert repo.url == CANONICAL_TEMPLATE_URL
+    assert repo.local == tmp_path / "cache" / "dlstart" / "templates.git"
+    assert repo.current in repo.releases and str(ROOT) in repo.where
     fork = "https://example.org/someone/dlstart.git"
-    assert resolve(None, fork) == TemplateRepo(fork)
+    assert for_project(None, fork) == TemplateRepo(fork)
+
+
+def test_a_checkout_provides_its_tags_and_its_head(history: TemplateHistory) -> None:
+    repo = for_project(history.path, CANONICAL_TEMPLATE_URL)
+    assert list(repo.releases) == ["v0.1.0", "v0.2.0"]
+    assert repo.latest() == "v0.2.0" and repo.uncommitted == []
 
 
 def test_releases_sort_by_version_and_skip_pre_releases_as_latest(tmp_path: Path) -> None:

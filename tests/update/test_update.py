@@ -19,6 +19,7 @@ from update_helpers import (
     status,
 )
 
+from dlstart.errors import Exit
 from dlstart.questions import CANONICAL_TEMPLATE_URL
 
 MODEL = "src/demo/model.py"
@@ -43,7 +44,7 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     (project / "docs/legacy.md").write_text("How I still do things.\n")
     commit_all(project, "my edits")
 
-    assert cli("update", project, "--template", history.path) == 3
+    assert cli("update", project, "--template", history.path) == Exit.CONFLICTS
 
     assert (project / "docs/legacy.md").read_text() == "How I still do things.\n"
     assert not (project / "docs/obsolete.md").exists()
@@ -68,6 +69,7 @@ def test_update_merges_template_changes_and_keeps_user_edits(
     assert "modified  docs/faq.md" in out
     assert "deleted   docs/obsolete.md" in out
     assert "Kept docs/legacy.md: v0.2.0 no longer ships it, but you had edited it." in out
+    assert "1 to resolve before committing:\n  docs/train.md: conflict markers\n" in out
 
 
 def test_untouched_project_takes_the_new_release_whole(
@@ -104,7 +106,7 @@ def test_dirty_tree_is_refused_and_nothing_changes(
     (project / "notes.txt").write_text("not added yet\n")
     before = snapshot(project)
 
-    assert cli("update", project, "--template", history.path) == 1
+    assert cli("update", project, "--template", history.path) == Exit.REFUSED
 
     assert snapshot(project) == before
     err = capsys.readouterr().err
@@ -115,7 +117,7 @@ def test_dirty_tree_is_refused_and_nothing_changes(
 def test_check_exit_codes(
     project: Path, history: TemplateHistory, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli("update", project, "--check", "--template", history.path) == 2
+    assert cli("update", project, "--check", "--template", history.path) == Exit.UPDATE_AVAILABLE
     assert "v0.2.0 is available" in capsys.readouterr().out
 
     assert cli("update", project, "--template", history.path) == 0
@@ -175,7 +177,7 @@ def test_answer_changes_that_are_refused(
     message: str,
 ) -> None:
     before = snapshot(project)
-    assert cli("update", project, "--template", history.path, "--data", data) == 1
+    assert cli("update", project, "--template", history.path, "--data", data) == Exit.USAGE
     assert message in capsys.readouterr().err
     assert snapshot(project) == before
 
@@ -186,9 +188,9 @@ def test_unknown_version_and_downgrade_are_refused(
     project = generate(history, tmp_path / "demo", "v0.2.0")
     before = snapshot(project)
 
-    assert cli("update", project, "--template", history.path, "--to", "v9.9.9") == 1
+    assert cli("update", project, "--template", history.path, "--to", "v9.9.9") == Exit.REFUSED
     assert "unknown template version 'v9.9.9'" in capsys.readouterr().err
-    assert cli("update", project, "--template", history.path, "--to", "0.1.0") == 1
+    assert cli("update", project, "--template", history.path, "--to", "0.1.0") == Exit.REFUSED
     assert "downgrades are not supported" in capsys.readouterr().err
     assert cli("update", project, "--template", history.path, "--to", "0.2.0") == 0
     assert "up to date with template v0.2.0" in capsys.readouterr().out
@@ -202,9 +204,9 @@ def test_release_missing_from_the_template_repository_is_refused(
     commit_all(project)
     before = snapshot(project)
 
-    assert cli("update", project, "--template", history.path) == 1
+    assert cli("update", project, "--template", history.path) == Exit.REFUSED
 
-    assert "comes from template v0.1.5, which the local checkout" in capsys.readouterr().err
+    assert "template version v0.1.5 is in neither the checkout" in capsys.readouterr().err
     assert snapshot(project) == before
 
 
@@ -213,15 +215,15 @@ def test_what_is_not_an_updatable_project_is_refused(
 ) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
-    assert cli("update", plain, "--template", history.path) == 1
+    assert cli("update", plain, "--template", history.path) == Exit.REFUSED
     assert "not a dlstart project" in capsys.readouterr().err
 
     (plain / ".copier-answers.yml").write_text("# Baked by cookiecutter\n")
-    assert cli("update", plain, "--template", history.path) == 1
+    assert cli("update", plain, "--template", history.path) == Exit.REFUSED
     assert "dlstart adopt" in capsys.readouterr().err
 
-    assert cli("update", plain, "--template", tmp_path) == 1
-    assert "not a git checkout of the dlstart templates" in capsys.readouterr().err
+    assert cli("update", plain, "--template", tmp_path) == Exit.USAGE
+    assert "no copier.yml at the root of" in capsys.readouterr().err
 
 
 def test_unreachable_template_repository_says_what_to_do(
@@ -234,7 +236,7 @@ def test_unreachable_template_repository_says_what_to_do(
     )
     commit_all(project)
 
-    assert cli("update", project, "--check") == 1
+    assert cli("update", project, "--check") == Exit.FAILED
 
     err = capsys.readouterr().err
     assert "cannot reach the template repository https://127.0.0.1:9/dlstart.git" in err
@@ -256,7 +258,7 @@ def test_failed_update_puts_the_project_back(
 
     monkeypatch.setattr(copier, "run_update", update_then_fail)
 
-    assert cli("update", project, "--template", history.path) == 1
+    assert cli("update", project, "--template", history.path) == Exit.FAILED
 
     assert "simulated failure" in capsys.readouterr().err
     assert snapshot(project) == before
@@ -278,3 +280,24 @@ def test_project_in_a_subfolder_of_a_repository(history: TemplateHistory, tmp_pa
     assert (project / "docs/faq.md").read_text().endswith("A: two\n")
     assert (project / "docs/train.md").read_text() != TRAIN_V1
     assert SETUP_V1 not in (project / "docs/setup.md").read_text()
+
+
+def test_every_file_left_with_markers_or_a_rej_is_named(tmp_path: Path) -> None:
+    from dlstart.git import Change
+    from dlstart.project import Project
+    from dlstart.update import unresolved
+
+    (tmp_path / "a.py").write_text(
+        "<<<<<<< before updating\nx\n=======\ny\n>>>>>>> after updating\n"
+    )
+    (tmp_path / "b.py.rej").write_text("@@ -1 +1 @@\n-x\n+y\n")
+    (tmp_path / "c.py").write_text("print('<<<<<<< in a string')\n")
+    changes = [Change(" M", "a.py"), Change("??", "b.py.rej"), Change(" M", "c.py")]
+    changes.append(Change(" D", "gone.py"))
+
+    found = unresolved(Project(tmp_path, {}), changes)
+
+    assert found == {
+        "a.py": "conflict markers",
+        "b.py.rej": "rejected changes (.rej): apply them by hand, then delete it",
+    }

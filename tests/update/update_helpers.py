@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from dlstart.cli import main as dlstart
-from dlstart.generate import render
-from dlstart.sources import TemplateSource, load_hooks
+from dlstart.generate import generate as render
+from dlstart.template_source import Source, load_hooks
 
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = (
@@ -25,6 +25,7 @@ COPIED = (
     "templates/_shared",
     "templates/pytorch",
     "src/dlstart/__init__.py",
+    "src/dlstart/errors.py",
     "src/dlstart/questions.py",
     "tools/sync_templates.py",
 )
@@ -85,7 +86,8 @@ class TemplateHistory:
         questions = self.path / "src/dlstart/questions.py"
         questions.write_text(questions.read_text() + f"\nMIGRATIONS = ({code},)\n")
 
-    def release(self, tag: str) -> None:
+    def commit(self, message: str) -> None:
+        """Sync the generated parts, then commit everything (no tag)."""
         subprocess.run(
             [sys.executable, "tools/sync_templates.py"],
             cwd=self.path,
@@ -93,7 +95,10 @@ class TemplateHistory:
             capture_output=True,
         )
         run_git("add", "--all", cwd=self.path)
-        run_git("commit", "--quiet", "--message", f"Release {tag}", cwd=self.path)
+        run_git("commit", "--quiet", "--message", message, cwd=self.path)
+
+    def release(self, tag: str) -> None:
+        self.commit(f"Release {tag}")
         run_git("tag", tag, cwd=self.path)
 
 
@@ -123,7 +128,7 @@ def generate(history: TemplateHistory, dest: Path, version: str, **answers: obje
     """Generate a project from `version` of the history the way `dlstart new` does: render
     through copier, then the post-generation hook (git init, first commit)."""
     data = {"framework": "pytorch", "project_name": "Demo", **answers}
-    render(TemplateSource(str(history.path), version), dest, data)
+    render(Source(str(history.path), version), dest, data, first_commit=None)
     load_hooks().init_git(dest)
     return dest
 

@@ -1,14 +1,24 @@
-"""Arguments and error reporting shared by the commands that work on an existing project."""
+"""Help layout and the arguments shared by the commands."""
 
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-from collections.abc import Callable
+import shutil
 from pathlib import Path
 
-from dlstart.errors import UserError
+WIDTH = 80
+
+
+class WrappingHelpFormatter(argparse.HelpFormatter):
+    """Help within 80 columns (fewer on a narrower terminal)."""
+
+    def __init__(self, prog: str) -> None:
+        width = min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns)
+        super().__init__(prog, width=width, max_help_position=28)
+
+
+class HelpFormatter(WrappingHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Help within 80 columns; descriptions and epilogs as written (within 80 columns too)."""
 
 
 def add_project_argument(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +36,8 @@ def add_template_option(parser: argparse.ArgumentParser) -> None:
         "--template",
         type=Path,
         metavar="PATH",
-        help="read the templates from this git checkout of dlstart instead of the repository "
-        "the project records (works offline; the project keeps recording the repository URL)",
+        help="read the templates from this git checkout of dlstart (with or without release "
+        "tags) instead of this dlstart's own; the project keeps recording the repository URL",
     )
 
 
@@ -39,17 +49,3 @@ def add_data_option(parser: argparse.ArgumentParser, help: str) -> None:
         metavar="KEY=VALUE",
         help=help,
     )
-
-
-def reports_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Print a UserError as one message (exit status 1) instead of a traceback."""
-
-    @functools.wraps(run)
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            return run(args)
-        except UserError as error:
-            print(f"dlstart {args.command}: {error}", file=sys.stderr)
-            return 1
-
-    return wrapper

@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 
 from dlstart.commands._shared import (
+    WrappingHelpFormatter,
     add_data_option,
     add_project_argument,
     add_template_option,
-    reports_errors,
 )
-
-MAX_LISTED = 8
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "release it was baked from (given with --version, or detected as the release "
             "whose files match the project best)."
         ),
+        formatter_class=WrappingHelpFormatter,
     )
     add_project_argument(parser)
     parser.add_argument(
@@ -41,14 +40,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-@reports_errors
 def run(args: argparse.Namespace) -> int:
-    from dlstart import answers, project, template_repo
+    from dlstart import answers, project, template_source
     from dlstart.adopt import adopt
+    from dlstart.errors import listing
     from dlstart.questions import ANSWERS_FILE
 
     proj = project.load(args.path)
-    repo = template_repo.resolve(args.template)
+    repo = template_source.for_project(args.template, None)
     adoption = adopt(proj, repo, args.version, answers.parse_data(args.data))
     found = adoption.comparison
     settings = ", ".join(f"{k} {adoption.answers[k]}" for k in ("framework", "task", "hardware"))
@@ -65,8 +64,3 @@ def run(args: argparse.Namespace) -> int:
         f'  git add {ANSWERS_FILE} && git commit -m "Record the dlstart template release"'
     )
     return 0
-
-
-def listing(paths: list[str]) -> str:
-    more = f" and {len(paths) - MAX_LISTED} more" if len(paths) > MAX_LISTED else ""
-    return ", ".join(paths[:MAX_LISTED]) + more

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dlstart.commands._shared import add_project_argument, reports_errors
+from dlstart.commands._shared import WrappingHelpFormatter, add_project_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "pins in requirements/<target>.txt, and the accelerators the framework sees "
             "against the target hardware. Exit status 1 when something is wrong."
         ),
+        formatter_class=WrappingHelpFormatter,
     )
     add_project_argument(parser)
     parser.add_argument(
@@ -43,7 +44,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-@reports_errors
 def run(args: argparse.Namespace) -> int:
     from dlstart import doctor, project
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from dlstart import questionnaire as q
-from dlstart import recommender as rec
+from dlstart import flags
+from dlstart.commands._shared import HelpFormatter
 
 DESCRIPTION = """\
-Rank the three frameworks for your primary goal, training hardware and team experience, with
-the points each answer gave and why: the ranking `dlstart new` shows. A framework whose template
-does not offer the hardware (or the --python version) is listed as not offered.
+Rank the three frameworks for your primary goal, training hardware and team
+experience, with the points each answer gave and why: the ranking `dlstart new`
+shows. A framework whose template does not offer the hardware (or the --python
+version) is listed as not offered.
 """
 
 EPILOG = """\
 examples:
-  dlstart recommend                           ask (on a terminal)
-  dlstart recommend --yes                     defaults: research, detected hardware, new to DL
+  dlstart recommend          ask (on a terminal)
+  dlstart recommend --yes    defaults: research, detected hardware, new to DL
   dlstart recommend --goal mobile --hardware gpu --experience pytorch
 """
 
@@ -24,14 +25,14 @@ examples:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "recommend",
-        help="rank PyTorch, TensorFlow and JAX for your goal, hardware and team; generate nothing",
+        help="rank PyTorch, TensorFlow and JAX for you; generate nothing",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
-    q.add_options(
+    flags.add_options(
         parser,
-        q.RECOMMEND_KEYS,
+        flags.RECOMMEND_KEYS,
         {
             "python_version": "only rank frameworks whose template offers this Python version",
             "yes": "ask nothing: take the defaults",
@@ -41,8 +42,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    asker = q.TerminalAsker() if not args.yes and q.on_terminal() else None
-    given = q.given_answers(args, q.RECOMMEND_KEYS)
-    profile = q.ask_profile(q.Flow(q.Resolver(given, asker, args.yes)))
+    from dlstart import interview, prompts
+    from dlstart import recommender as rec
+
+    asker = prompts.TerminalAsker() if not args.yes and prompts.on_terminal() else None
+    given = flags.given_answers(args, flags.RECOMMEND_KEYS)
+    profile = interview.ask_profile(interview.Flow(interview.Resolver(given, asker, args.yes)))
     print(rec.format_ranking(profile, rec.rank(profile)))
     return 0

@@ -3,41 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from dlstart.commands._shared import (
+    HelpFormatter,
     add_data_option,
     add_project_argument,
     add_template_option,
-    reports_errors,
 )
-from dlstart.errors import UserError
+from dlstart.errors import Exit, UsageError, exit_status_help
 
 if TYPE_CHECKING:
     from dlstart.project import Project
     from dlstart.template_repo import TemplateRepo
     from dlstart.update import Outcome, Status
 
-OK, UPDATE_AVAILABLE, CONFLICTS = 0, 2, 3
-
 DESCRIPTION = """\
-Three-way merge of a later template release into a generated project: your edits are
-kept, the template's changes come in, overlapping edits become marked conflicts. Refuses
-a project with uncommitted changes; leaves the result uncommitted for review.
+Three-way merge of a later template version into a generated project: your
+edits are kept, the template's changes come in, overlapping edits become marked
+conflicts, each listed by name. Refuses a project with uncommitted changes;
+leaves the result uncommitted for review. The latest version is the one this
+dlstart's templates (or --template) provide: an installed release, or a
+checkout's commit (tagged or not).
 """
 
 EPILOG = """\
-exit status:
-  0  updated cleanly, or already up to date (with --check: up to date)
-  1  refused or failed; the project was left as it was
-  2  with --check: a newer template release exists
-  3  updated, with conflicts left to resolve
-
 Files the template marks as yours (src/<package>/model.py, configs/*.yaml except
-configs/default.yaml) are never rewritten. Elsewhere, where you and the template changed the
-same lines, the file keeps both between `<<<<<<< before updating` and `>>>>>>> after updating`
-and `git status` lists it as conflicted. A file the new release drops is deleted only if you
-never edited it.
+configs/default.yaml) are never rewritten. Elsewhere, where you and the template
+changed the same lines, the file keeps both between `<<<<<<< before updating`
+and `>>>>>>> after updating`. A file the new release drops is deleted only if
+you never edited it.
+
 """
 
 
@@ -46,14 +43,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "update",
         help="merge template improvements into a generated project",
         description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG + exit_status_help(),
+        formatter_class=HelpFormatter,
     )
     add_project_argument(parser)
     parser.add_argument(
         "--to",
         metavar="VERSION",
-        help="the template release to update to, e.g. v0.3.0 (default: the latest)",
+        help="the template version to update to, e.g. v0.3.0 (default: the latest)",
     )
     add_data_option(
         parser,
@@ -64,21 +61,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        help="only report whether a newer release exists: exit status 0 when up to date, "
-        "2 when an update is available (for CI); changes nothing",
+        help="only report whether a newer version exists: exit status 0 when up to date, "
+        f"{int(Exit.UPDATE_AVAILABLE)} when an update is available (for CI); changes nothing",
     )
     parser.set_defaults(run=run)
 
 
-@reports_errors
 def run(args: argparse.Namespace) -> int:
-    from dlstart import answers, project, template_repo
+    from dlstart import answers, project, template_source
     from dlstart import update as updating
 
     if args.check and (args.to or args.data):
-        raise UserError("--check takes neither --to nor --data")
+        raise UsageError("--check takes neither --to nor --data")
     proj = project.load(args.path)
-    repo = template_repo.resolve(args.template, proj.src_path)
+    repo = template_source.for_project(args.template, proj.src_path)
+    if repo.uncommitted:
+        print(
+            f"warning: the templates in {repo.where} have uncommitted changes; their version "
+            f"{repo.current} exists only in this machine's cache",
+            file=sys.stderr,
+        )
     if args.check:
         return report_status(proj, updating.check(proj, repo))
     outcome = updating.update(proj, repo, args.to, answers.parse_data(args.data))
@@ -88,18 +90,18 @@ def run(args: argparse.Namespace) -> int:
 def report_status(proj: Project, status: Status) -> int:
     if not status.behind:
         print(f"{proj.name} is up to date: template {status.current}, latest {status.latest}.")
-        return OK
+        return Exit.OK
     print(
         f"{proj.name} is at template {status.current}; {status.latest} is available: "
         "run `dlstart update`."
     )
-    return UPDATE_AVAILABLE
+    return Exit.UPDATE_AVAILABLE
 
 
 def report_outcome(proj: Project, repo: TemplateRepo, outcome: Outcome) -> int:
     if outcome.old == outcome.new and not outcome.changes:
         print(f"{proj.name} is up to date with template {outcome.new}: nothing to do.")
-        return OK
+        return Exit.OK
     if outcome.old == outcome.new:
         print(f"Regenerated {proj.name} at template {outcome.new} with the new answers:")
     else:
@@ -112,13 +114,16 @@ def report_outcome(proj: Project, repo: TemplateRepo, outcome: Outcome) -> int:
         print(f"Kept {path}: {outcome.new} no longer ships it, but you had edited it.")
     if any(change.kind == "deleted" for change in outcome.changes):
         print("Deleted files stay in git history: `git show HEAD:<path>` prints one.")
-    if outcome.conflicts:
+    if outcome.unresolved:
+        print(f"{len(outcome.unresolved)} to resolve before committing:")
+        for path, what in outcome.unresolved.items():
+            print(f"  {path}: {what}")
         print(
-            f"{len(outcome.conflicts)} conflicted: in each, keep what you want between "
-            "`<<<<<<< before updating` and `>>>>>>> after updating`, then `git add` it."
+            "In each conflicted file keep what you want between `<<<<<<< before updating` and "
+            "`>>>>>>> after updating`, then `git add` it."
         )
     print(
         "Review with `git diff`, then: "
         f'git add -A && git commit -m "Update to dlstart template {outcome.new}"'
     )
-    return CONFLICTS if outcome.conflicts else OK
+    return Exit.CONFLICTS if outcome.unresolved else Exit.OK
