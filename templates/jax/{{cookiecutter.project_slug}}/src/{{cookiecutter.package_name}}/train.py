@@ -54,6 +54,18 @@ def loss_fn(objective: str, outputs: jax.Array, targets: jax.Array) -> jax.Array
     if objective == "classification":
         return optax.softmax_cross_entropy_with_integer_labels(outputs, targets).mean()
     return jnp.mean((outputs[:, 0] - targets) ** 2)
+{%- if cookiecutter.task == "image" %}
+
+
+def reweigh_batch_statistics(model: nnx.Module, before: nnx.State, step: jax.Array) -> None:
+    """`recipe.batch_norm_momentum` in jnp ops: the batch norm layers moved their running
+    statistics by `BATCH_NORM_MOMENTUM`; rescale the move to the batch's weight at optimizer step
+    `step` (an even average over the first steps)."""
+    weight = jnp.maximum(recipe.BATCH_NORM_MOMENTUM, 1 / (step + 1))
+    scale = weight / recipe.BATCH_NORM_MOMENTUM
+    after = nnx.state(model, nnx.BatchStat)
+    nnx.update(model, jax.tree.map(lambda b, a: b + (a - b) * scale, before, after))
+{%- endif %}
 
 
 def make_train_step(objective: str, compile: bool) -> TrainStep:
@@ -65,8 +77,13 @@ def make_train_step(objective: str, compile: bool) -> TrainStep:
     ) -> jax.Array:
         def loss_of(model: nnx.Module) -> jax.Array:
             return loss_fn(objective, model(**inputs), targets)
-
+{% if cookiecutter.task == "image" %}
+        statistics = jax.tree.map(lambda x: x, nnx.state(model, nnx.BatchStat))  # a snapshot
         loss, grads = nnx.value_and_grad(loss_of)(model)
+        reweigh_batch_statistics(model, statistics, optimizer.step[...])
+{%- else %}
+        loss, grads = nnx.value_and_grad(loss_of)(model)
+{%- endif %}
         optimizer.update(model, grads)
         devices.shard_as_annotated(model, optimizer)
         return loss
