@@ -90,9 +90,8 @@ class JaxProbe:
     def _build(self, overrides: list[str], seed: int = 0) -> tuple[Any, Any, nnx.Module]:
         config, preprocessor = self._setup(overrides)
         rngs = nnx.Rngs(params=seed, dropout=seed + 1)
-        return config, preprocessor, self.model.create_model(
-            config.model, preprocessor, jnp.float32, rngs
-        )
+        model = self.model.create_model(config.model, preprocessor, jnp.float32, rngs)
+        return config, preprocessor, model
 
     def _weights(self, model: nnx.Module, config: Any) -> Arrays:
         return {

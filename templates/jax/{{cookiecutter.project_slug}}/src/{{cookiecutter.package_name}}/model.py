@@ -50,6 +50,9 @@ from {{ cookiecutter.package_name }} import recipe
 from {{ cookiecutter.package_name }}.config import ModelConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor
 from {{ cookiecutter.package_name }}.devices import MODEL
+{%- if cookiecutter.task == "text" %}
+from {{ cookiecutter.package_name }}.errors import ConfigError
+{%- endif %}
 {%- if cookiecutter.task != "tabular" %}
 
 # PyTorch's default for convolutions and linear layers: uniform(+-1/sqrt(fan_in)).
@@ -224,7 +227,7 @@ class SelfAttention(nnx.Module):
         self, dim: int, heads: int, dropout: float, *, dtype: jnp.dtype, rngs: nnx.Rngs
     ) -> None:
         if dim % heads:
-            raise ValueError(f"model.dim ({dim}) must be divisible by model.heads ({heads})")
+            raise ConfigError(f"model.dim ({dim}) must be divisible by model.heads ({heads})")
         self.heads = heads
         self.qkv = linear(dim, 3 * dim, dtype=dtype, rngs=rngs, axes=(None, MODEL))
         self.proj = linear(dim, dim, dtype=dtype, rngs=rngs, axes=(MODEL, None))
