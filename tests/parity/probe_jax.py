@@ -6,7 +6,8 @@ NNX parameters and batch statistics map to PyTorch's canonical names and layouts
 `weight` (convolutions HWIO -> OIHW, dense (in, out) -> (out, in)), norm `scale` -> `weight`,
 `mean`/`var` -> `running_mean`/`running_var`, embeddings `weight`; the text MLP's `mlp_in` and
 `mlp_out` are PyTorch's `mlp.0` and `mlp.2`, the tabular `hidden.j` and `head` its `mlp.{3j}` and
-`mlp.{3 * len(hidden)}`.
+`mlp.{3 * len(hidden)}`, and the tabular model's one embedding table (column i's rows from
+`offsets[i]`) PyTorch's `embeddings.{i}.weight`.
 """
 
 from __future__ import annotations
@@ -94,12 +95,21 @@ class JaxProbe:
         return config, preprocessor, model
 
     def _weights(self, model: nnx.Module, config: Any) -> Arrays:
-        return {
+        weights = {
             canonical_name(path, config.model): to_canonical(np.asarray(v[...]), str(path[-1]))
             for path, v in nnx.state(model, WEIGHTS).flat_state()
         }
+        if "embeddings.weight" in weights:  # tabular: one table, PyTorch's one per column
+            table = weights.pop("embeddings.weight")
+            for i, rows in enumerate(np.split(table, model.offsets[1:])):
+                weights[f"embeddings.{i}.weight"] = rows
+        return weights
 
     def _load(self, model: nnx.Module, config: Any, weights: Arrays) -> None:
+        weights = dict(weights)
+        if isinstance(getattr(model, "offsets", None), tuple):
+            columns = [weights.pop(f"embeddings.{i}.weight") for i in range(len(model.offsets))]
+            weights["embeddings.weight"] = np.concatenate(columns)
         flat = dict(nnx.state(model, WEIGHTS).flat_state())
         names = {canonical_name(path, config.model): path for path in flat}
         if set(names) != set(weights):

@@ -39,6 +39,9 @@ from __future__ import annotations
 {% if cookiecutter.task == "image" -%}
 import math
 
+{% elif cookiecutter.task == "tabular" -%}
+import itertools
+
 {% endif -%}
 import jax
 import jax.numpy as jnp
@@ -340,7 +343,7 @@ he_normal = nnx.initializers.variance_scaling(2.0, "fan_in", "normal")
 
 
 class TabularMLP(nnx.Module):
-    """Numeric columns as they are, each categorical column through its own embedding."""
+    """Numeric columns as they are, each categorical column through its own embedding rows."""
 
     def __init__(
         self,
@@ -352,18 +355,20 @@ class TabularMLP(nnx.Module):
         dtype: jnp.dtype,
         rngs: nnx.Rngs,
     ) -> None:
-        self.embeddings = nnx.List(
-            [
-                nnx.Embed(
-                    cardinality,
-                    config.embedding_dim,
-                    dtype=dtype,
-                    embedding_init=nnx.initializers.normal(1.0),
-                    embedding_metadata=sharded(None, MODEL),
-                    rngs=rngs,
-                )
-                for cardinality in cardinalities
-            ]
+        # One table for all categorical columns, column i's rows from offsets[i]: the same as a
+        # table per column, in one lookup that every export format supports.
+        self.offsets = tuple(itertools.accumulate([0, *cardinalities[:-1]]))
+        self.embeddings = (
+            nnx.Embed(
+                sum(cardinalities),
+                config.embedding_dim,
+                dtype=dtype,
+                embedding_init=nnx.initializers.normal(1.0),
+                embedding_metadata=sharded(None, MODEL),
+                rngs=rngs,
+            )
+            if cardinalities
+            else None
         )
 
         def linear(in_features: int, out_features: int, axes: tuple[str | None, ...]) -> nnx.Linear:
@@ -389,7 +394,8 @@ class TabularMLP(nnx.Module):
     ) -> jax.Array:
         features = [] if numeric is None else [numeric]
         if categorical is not None:
-            features += [embed(categorical[:, i]) for i, embed in enumerate(self.embeddings)]
+            embedded = self.embeddings(categorical + jnp.asarray(self.offsets, categorical.dtype))
+            features.append(embedded.reshape(embedded.shape[0], -1))
         x = jnp.concatenate(features, axis=-1)
         for layer in self.hidden:
             x = self.dropout(nnx.relu(layer(x)))
