@@ -134,8 +134,22 @@ def conv(
     )
 
 
-def batch_norm(features: int, *, dtype: jnp.dtype, rngs: nnx.Rngs) -> nnx.BatchNorm:
-    return nnx.BatchNorm(
+class BatchNorm(nnx.BatchNorm):
+    """Batch norm with PyTorch's statistics: the running variance moves towards the unbiased
+    variance of the batch (Flax's own moves towards the biased one)."""
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.use_running_average:
+            return super().__call__(x)
+        previous = self.var[...]
+        y = super().__call__(x)
+        moved = self.var[...] - self.momentum * previous  # (1 - momentum) * the batch variance
+        self.var[...] = self.var[...] + moved / (x.size // x.shape[-1] - 1)
+        return y
+
+
+def batch_norm(features: int, *, dtype: jnp.dtype, rngs: nnx.Rngs) -> BatchNorm:
+    return BatchNorm(
         features,
         momentum=1 - recipe.BATCH_NORM_MOMENTUM,
         epsilon=recipe.BATCH_NORM_EPSILON,
