@@ -11,7 +11,7 @@ and data:
   optimizer, clipping, warmup-cosine AdamW, sharding constraints) and `devices.put_batch` on the
   project's mesh, over the same in-memory batches;
 - `project train`: the project's `train.main`, Grain pipeline included (decoding and augmentation
-  in `data.num_workers` worker processes), its samples/s and data-wait share from metrics.jsonl.
+  in `data.num_workers` worker processes), its samples/s from metrics.jsonl.
 
 Steps are timed in blocks of `--steps` after `--warmup` untimed ones, ended by
 `block_until_ready` (JAX dispatches asynchronously); `--repeats` blocks of each, interleaved;
@@ -150,8 +150,8 @@ def main(args: argparse.Namespace) -> None:
 
             return run
 
-        def project_train() -> tuple[float, float, float]:
-            """samples/s, data-wait share and first-step seconds of the project's own training."""
+        def project_train() -> tuple[float, float]:
+            """samples/s and wall seconds of the project's own training."""
             run_dir = Path(tmp) / "runs"
             start = time.perf_counter()
             train.main(
@@ -169,11 +169,7 @@ def main(args: argparse.Namespace) -> None:
             records = [json.loads(line) for line in (run_dir / "bench" / "metrics.jsonl").open()]
             timed = [r for r in records if r["split"] == "train" and "samples_per_s" in r]
             timed = timed[1:]  # the first interval holds the warm-up steps
-            return (
-                statistics.median(r["samples_per_s"] for r in timed),
-                statistics.median(r["data_time_fraction"] for r in timed),
-                wall,
-            )
+            return statistics.median(r["samples_per_s"] for r in timed), wall
 
         hand, project = hand_written(), project_step()
         compile_hand, compile_project = first_call(hand), first_call(project)
@@ -185,7 +181,7 @@ def main(args: argparse.Namespace) -> None:
             seconds["project"].append(timed_block(project, args.steps))
         hand_rate = args.batch_size / statistics.median(seconds["hand"])
         step_rate = args.batch_size / statistics.median(seconds["project"])
-        train_rate, data_share, wall = project_train()
+        train_rate, wall = project_train()
 
     print(
         f"JAX {jax.__version__} on {jax.devices()[0].platform} ({jax.device_count()} device(s)); "
@@ -201,7 +197,6 @@ def main(args: argparse.Namespace) -> None:
     print(f"{'loop':<34}{'samples/s':>10}{'vs hand':>9}")
     for name, rate in rows:
         print(f"{name:<34}{rate:>10.1f}{rate / hand_rate:>9.2f}")
-    print(f"project train: waiting for data {100 * data_share:.1f}% of step time")
     print(
         f"compilation (first call, tracing included): hand-written {compile_hand:.1f} s, "
         f"project step {compile_project:.1f} s; project train wall {wall:.1f} s in all"

@@ -82,6 +82,8 @@ def test_restarted_run_repeats_the_uninterrupted_one(project: Project, one_devic
     resumed = project.path / "runs" / "resumed"
     shutil.copytree(one_device, resumed)
     shutil.rmtree(resumed / "checkpoints" / "4")
+    config = resumed / "config.yaml"  # as the run "resumed" writes it
+    config.write_text(config.read_text().replace("  name: one\n", "  name: resumed\n"))
     metrics = resumed / "metrics.jsonl"
     kept = [line for line in metrics.read_text().splitlines() if json.loads(line)["step"] <= 2]
     metrics.write_text("\n".join(kept) + "\n")

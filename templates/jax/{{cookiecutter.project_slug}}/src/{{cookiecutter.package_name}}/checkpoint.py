@@ -9,7 +9,11 @@ final name only when complete, so a run killed mid-write resumes from the checkp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import errno
+import logging
+import shutil
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +31,22 @@ from {{ cookiecutter.package_name }}.model import create_model
 from {{ cookiecutter.package_name }}.runs import Run
 
 
+class DiskFull(Exception):
+    """The disk filled up while a checkpoint was written; its partial files are removed."""
+
+
 class Checkpoints:
-    """The checkpoints of one run."""
+    """The checkpoints of one run. Leftovers of an interrupted write are removed at the start;
+    a full disk stops training with `DiskFull`, the partial checkpoint removed."""
 
     def __init__(self, directory: Path, keep: int) -> None:
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True)
+        _quiet_orbax()
+        self.directory = directory
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep, enable_async_checkpointing=True, cleanup_tmp_directories=True
+        )
         self._manager = ocp.CheckpointManager(directory.resolve(), options=options)
+        self._writing: int | None = None
 
     @property
     def latest_step(self) -> int | None:
@@ -41,12 +55,16 @@ class Checkpoints:
     def save(
         self, step: int, model: nnx.Module, optimizer: nnx.Optimizer, data: grain.DatasetIterator
     ) -> None:
+        """Start writing a checkpoint; returns once the arrays are copied off the devices."""
+        self.wait()
         items = ocp.args.Composite(
             model=ocp.args.StandardSave(nnx.state(model)),
             optimizer=ocp.args.StandardSave(nnx.state(optimizer)),
             data=grain.checkpoint.CheckpointSave(data),
         )
-        self._manager.save(step, args=items)
+        self._writing = step
+        with self._stop_when_disk_full():
+            self._manager.save(step, args=items)
 
     def restore(
         self, step: int, model: nnx.Module, optimizer: nnx.Optimizer, data: grain.DatasetIterator
@@ -63,11 +81,58 @@ class Checkpoints:
 
     def wait(self) -> None:
         """Block until the checkpoint being written, if any, is complete."""
-        self._manager.wait_until_finished()
+        with self._stop_when_disk_full():
+            self._manager.wait_until_finished()
+        self._writing = None
 
     def close(self) -> None:
         self.wait()
         self._manager.close()
+
+    @contextlib.contextmanager
+    def _stop_when_disk_full(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as error:
+            if not _is_disk_full(error):
+                raise
+            if devices.is_primary():
+                for partial in self.directory.glob("*.orbax-checkpoint-tmp*"):
+                    shutil.rmtree(partial, ignore_errors=True)
+            complete = [
+                int(p.name)
+                for p in self.directory.iterdir()
+                if p.name.isdigit() and int(p.name) != self._writing
+            ]
+            last = self.directory / str(max(complete)) if complete else "none"
+            raise DiskFull(
+                f"disk full writing checkpoint {self.directory / str(self._writing)};"
+                f" the last good checkpoint is {last}"
+            ) from None
+
+
+def _is_disk_full(error: BaseException | None) -> bool:
+    """ENOSPC, raised as OSError or wrapped in TensorStore's RESOURCE_EXHAUSTED message."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+class _DropOrbaxRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "orbax" not in record.pathname
+
+
+def _quiet_orbax() -> None:
+    """Orbax logs every failure of its background threads, traceback included; the failure
+    reaches `wait` or `save` as an exception anyway, so its log records are dropped."""
+    logger = logging.getLogger("absl")
+    if not any(isinstance(f, _DropOrbaxRecords) for f in logger.filters):
+        logger.addFilter(_DropOrbaxRecords())
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,19 @@
 
     python -m {{ cookiecutter.package_name }}.train [--config FILE] [key=value ...]
 
-Writes `runs/<run.name>/` (see runs.py). Restarting a run resumes from its latest checkpoint:
-model, optimizer, step and the position in the data stream, so it continues exactly where it
-stopped.
+Writes `runs/<run.name>/` (see runs.py): the resolved config, the preprocessing fitted on the
+training split, checkpoints, metrics.jsonl and TensorBoard events. Restarting a run resumes from
+its latest checkpoint: model, optimizer, step and the position in the data stream (augmentation
+depends only on it), so it continues exactly where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -22,8 +24,8 @@ from jax.sharding import Mesh
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import devices
-from {{ cookiecutter.package_name }}.checkpoint import Checkpoints
+from {{ cookiecutter.package_name }} import console, devices, recipe
+from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFull
 from {{ cookiecutter.package_name }}.config import (
     Config,
     LogConfig,
@@ -31,7 +33,13 @@ from {{ cookiecutter.package_name }}.config import (
     add_config_arguments,
     config_from_args,
 )
-from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, Preprocessor, load_split
+from {{ cookiecutter.package_name }}.data import (
+    PREPROCESSOR_FILE,
+    Example,
+    Preprocessor,
+    has_split,
+    load_split,
+)
 from {{ cookiecutter.package_name }}.data.pipeline import Split, train_batches
 from {{ cookiecutter.package_name }}.errors import ConfigError, exit_on_user_error
 from {{ cookiecutter.package_name }}.evaluate import evaluate
@@ -46,6 +54,18 @@ def loss_fn(objective: str, outputs: jax.Array, targets: jax.Array) -> jax.Array
     if objective == "classification":
         return optax.softmax_cross_entropy_with_integer_labels(outputs, targets).mean()
     return jnp.mean((outputs[:, 0] - targets) ** 2)
+{%- if cookiecutter.task == "image" %}
+
+
+def reweigh_batch_statistics(model: nnx.Module, before: nnx.State, step: jax.Array) -> None:
+    """`recipe.batch_norm_momentum` in jnp ops: the batch norm layers moved their running
+    statistics by `BATCH_NORM_MOMENTUM`; rescale the move to the batch's weight at optimizer step
+    `step` (an even average over the first steps)."""
+    weight = jnp.maximum(recipe.BATCH_NORM_MOMENTUM, 1 / (step + 1))
+    scale = weight / recipe.BATCH_NORM_MOMENTUM
+    after = nnx.state(model, nnx.BatchStat)
+    nnx.update(model, jax.tree.map(lambda b, a: b + (a - b) * scale, before, after))
+{%- endif %}
 
 
 def make_train_step(objective: str, compile: bool) -> TrainStep:
@@ -57,8 +77,13 @@ def make_train_step(objective: str, compile: bool) -> TrainStep:
     ) -> jax.Array:
         def loss_of(model: nnx.Module) -> jax.Array:
             return loss_fn(objective, model(**inputs), targets)
-
+{% if cookiecutter.task == "image" %}
+        statistics = jax.tree.map(lambda x: x, nnx.state(model, nnx.BatchStat))  # a snapshot
         loss, grads = nnx.value_and_grad(loss_of)(model)
+        reweigh_batch_statistics(model, statistics, optimizer.step[...])
+{%- else %}
+        loss, grads = nnx.value_and_grad(loss_of)(model)
+{%- endif %}
         optimizer.update(model, grads)
         devices.shard_as_annotated(model, optimizer)
         return loss
@@ -67,23 +92,46 @@ def make_train_step(objective: str, compile: bool) -> TrainStep:
     return nnx.jit(train_step, donate_argnames=("model", "optimizer")) if compile else train_step
 
 
+def make_schedule(config: OptimConfig, total_steps: int) -> optax.Schedule:
+    """`recipe.learning_rate` in jnp ops: the rate of optimizer step `count` (0 for the first),
+    linear warmup then cosine decay to 0. The cosine part is computed as sin(pi/2 * remaining
+    fraction)^2, which keeps float32 exact to a few ulps down to the last steps."""
+    peak = config.lr
+    warmup = recipe.warmup_steps(total_steps, config.warmup_fraction, config.warmup_steps)
+    decay = max(1, total_steps - warmup)
+
+    def schedule(count: jax.Array) -> jax.Array:
+        rising = peak * ((count + 1) / max(1, warmup))
+        remaining = jnp.clip(decay + warmup - count, 0, decay) / decay
+        return jnp.where(count < warmup, rising, peak * jnp.sin(jnp.pi / 2 * remaining) ** 2)
+
+    return schedule
+
+
 def make_optimizer(
     config: OptimConfig, total_steps: int
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """AdamW or SGD with Nesterov momentum: linear warmup, cosine decay, clipping; no weight
-    decay on biases and normalisation scales."""
-    warmup = min(config.warmup_steps, total_steps - 1)
-    schedule = optax.warmup_cosine_decay_schedule(0.0, config.lr, warmup, total_steps)
+    """AdamW or SGD with Nesterov momentum on the recipe's schedule, the gradients clipped to
+    `optim.grad_clip`; weight decay on kernels and embeddings only (ndim >= 2)."""
+    schedule = make_schedule(config, total_steps)
 
     def decay_mask(params: nnx.State) -> nnx.State:
-        return jax.tree.map(lambda p: p.ndim > 1, params)
+        return jax.tree.map(lambda p: p.ndim >= 2, params)
 
     if config.name == "adamw":
-        optimizer = optax.adamw(schedule, weight_decay=config.weight_decay, mask=decay_mask)
+        b1, b2 = recipe.ADAM_BETAS
+        optimizer = optax.adamw(
+            schedule,
+            b1=b1,
+            b2=b2,
+            eps=recipe.ADAM_EPSILON,
+            weight_decay=config.weight_decay,
+            mask=decay_mask,
+        )
     else:
         optimizer = optax.chain(
             optax.add_decayed_weights(config.weight_decay, decay_mask),
-            optax.sgd(schedule, momentum=0.9, nesterov=True),
+            optax.sgd(schedule, momentum=recipe.SGD_MOMENTUM, nesterov=True),
         )
     if config.grad_clip > 0:
         optimizer = optax.chain(optax.clip_by_global_norm(config.grad_clip), optimizer)
@@ -108,7 +156,7 @@ def init_state(
 
 
 class Logger:
-    """Progress bar, metrics.jsonl and TensorBoard, written by the primary process only."""
+    """Progress bar, console lines, metrics.jsonl and TensorBoard, from the primary process."""
 
     def __init__(self, run: Run, config: LogConfig, start: int, total: int) -> None:
         self.run = run
@@ -117,6 +165,10 @@ class Logger:
         self.writer = None
         if config.tensorboard and self.primary:
             self.writer = SummaryWriter(str(run.tensorboard))
+
+    def say(self, line: str) -> None:
+        if self.primary:
+            self.progress.write(line)
 
     def log(self, record: dict[str, float | int | str]) -> None:
         if not self.primary:
@@ -127,9 +179,6 @@ class Logger:
             for name, value in record.items():
                 if name not in ("step", "split", "epoch"):
                     self.writer.add_scalar(f"{split}/{name}", value, step)
-        if split == "val":
-            metrics = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float))
-            self.progress.write(f"epoch {record['epoch']} (step {step}): val {metrics}")
 
     def close(self) -> None:
         self.progress.close()
@@ -138,43 +187,44 @@ class Logger:
 
 
 class Throughput:
-    """Samples per second and the share of that time spent waiting for data, per interval."""
+    """Samples per second since the last report."""
 
     def __init__(self, batch_size: int) -> None:
         self.batch_size = batch_size
-        self.start, self.steps, self.data_seconds = time.perf_counter(), 0, 0.0
-
-    @contextlib.contextmanager
-    def waiting_for_data(self) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        self.data_seconds += time.perf_counter() - start
+        self.start, self.steps = time.perf_counter(), 0
 
     def count_step(self) -> None:
         self.steps += 1
 
-    def restart(self) -> float:
-        """Start a new interval; return the seconds of the one that ends."""
-        now = time.perf_counter()
-        seconds, self.start, self.steps, self.data_seconds = now - self.start, now, 0, 0.0
-        return seconds
+    def restart(self) -> None:
+        self.start, self.steps = time.perf_counter(), 0
 
-    def report(self) -> dict[str, float]:
-        steps, data_seconds = self.steps, self.data_seconds
-        seconds = self.restart()
-        if not steps:
-            return {}
-        return {
-            "samples_per_s": steps * self.batch_size / seconds,
-            "data_time_fraction": data_seconds / seconds,
-        }
+    def report(self) -> float:
+        rate = self.steps * self.batch_size / (time.perf_counter() - self.start)
+        self.restart()
+        return rate
 
 
-def load_splits(config: Config) -> tuple[Split, Split, Preprocessor]:
-    train = load_split(config.data, "train")
+def load_preprocessor(config: Config, run: Run, train: list[Example], resume: bool) -> Preprocessor:
+    """Fitted on the training split at a run's first start and saved in the run; every resume
+    reuses it."""
+    if resume:
+        return Preprocessor.load(run.root / PREPROCESSOR_FILE)
     preprocessor = Preprocessor.fit(train, config.data)
-    val = load_split(config.data, "val")
-    return Split(train, preprocessor), Split(val, preprocessor), preprocessor
+    if devices.is_primary():
+        preprocessor.save(run.root / PREPROCESSOR_FILE)
+    return preprocessor
+
+
+def count_parameters(model: nnx.Module) -> int:
+    return sum(p.size for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def total_steps_of(config: Config, steps_per_epoch: int) -> int:
+    """`trainer.max_steps` optimizer steps, or with -1, `trainer.max_epochs` epochs."""
+    if config.trainer.max_steps > 0:
+        return config.trainer.max_steps
+    return config.trainer.max_epochs * steps_per_epoch
 
 
 def train(config: Config) -> None:
@@ -187,24 +237,32 @@ def train(config: Config) -> None:
 
 
 def _train(config: Config, mesh: Mesh) -> None:
-    dtype = devices.compute_dtype(config.trainer.precision)
+    started = time.perf_counter()
     run = Run.of(config)
-    train_split, val_split, preprocessor = load_splits(config)
+    run.check_config(config)
+    # The data is read before anything is written: bad data leaves no trace.
+    train_examples = load_split(config.data, "train")
+    val_examples = load_split(config.data, "val") if has_split(config.data, "val") else None
     batch_size = config.data.batch_size
     local_batch_size = devices.local_batch_size(batch_size, mesh)
-    steps_per_epoch = len(train_split) // batch_size
+    steps_per_epoch = len(train_examples) // batch_size
     if not steps_per_epoch:
         raise ConfigError(
-            f"data.batch_size={batch_size} is larger than the {len(train_split)} training examples"
+            f"data.batch_size={batch_size} is larger than the {len(train_examples)} training"
+            " examples"
         )
-    total_steps = config.trainer.max_steps
-    if total_steps <= 0:
-        total_steps = config.trainer.max_epochs * steps_per_epoch
+    total_steps = total_steps_of(config, steps_per_epoch)
+
     if devices.is_primary():
         run.prepare(config)
-        preprocessor.save(run.root / PREPROCESSOR_FILE)
+    checkpoints = Checkpoints(run.checkpoints, config.trainer.keep_checkpoints)
+    step = checkpoints.latest_step or 0
+    preprocessor = load_preprocessor(config, run, train_examples, resume=step > 0)
+    train_split = Split(train_examples, preprocessor)
+    val_split = None if val_examples is None else Split(val_examples, preprocessor)
 
     tx, schedule = make_optimizer(config.optim, total_steps)
+    dtype = devices.compute_dtype(config.trainer.precision)
     model, optimizer = init_state(config, preprocessor, dtype, tx)
     batches = train_batches(
         train_split,
@@ -215,47 +273,52 @@ def _train(config: Config, mesh: Mesh) -> None:
         config.data.augment,
 {%- endif %}
     )
-    checkpoints = Checkpoints(run.checkpoints, config.trainer.keep_checkpoints)
-    step = checkpoints.latest_step or 0
     if step:
         checkpoints.restore(step, model, optimizer, batches)
-        print(f"Resumed from step {step} ({run.checkpoints / str(step)})", flush=True)
-
-    train_step = make_train_step(preprocessor.objective, config.trainer.compile)
-    sharding = devices.batch_sharding(mesh)
-    logger = Logger(run, config.log, step, total_steps)
-    throughput = Throughput(batch_size)
-    losses: list[jax.Array] = []
-    compiled = False
-    while step < total_steps:
-        with throughput.waiting_for_data():
+    with contextlib.closing(Logger(run, config.log, step, total_steps)) as logger:
+        if step:
+            logger.say(console.resumed(step, run.checkpoints / str(step)))
+        if step >= total_steps:
+            logger.say(console.nothing_to_do(step, total_steps))
+        else:
+            hardware = f"{mesh.size} x {mesh.devices.flat[0].platform}"
+            logger.say(
+                console.start(count_parameters(model), hardware, total_steps, steps_per_epoch)
+            )
+            if val_split is None:
+                logger.say(console.no_validation(config.data.path))
+        first_step = step
+        train_step = make_train_step(preprocessor.objective, config.trainer.compile)
+        sharding = devices.batch_sharding(mesh)
+        throughput = Throughput(batch_size)
+        losses: list[jax.Array] = []
+        while step < total_steps:
             batch = devices.put_batch(next(batches), sharding)
-        targets = batch.pop("target")
-        losses.append(train_step(model, optimizer, batch, targets))
-        step += 1
-        throughput.count_step()
-        logger.progress.update()
-        if not compiled:
-            jax.block_until_ready(losses[-1])
-            logger.progress.write(f"First step, compilation included: {throughput.restart():.1f} s")
-            compiled = True
-
-        if step % config.log.every == 0 or step == total_steps:
-            checkpoints.wait()  # a logged step never runs ahead of an unwritten checkpoint
-            loss = float(jnp.mean(jnp.stack(losses)))
-            record = {"split": "train", "step": step, "loss": loss, "lr": float(schedule(step - 1))}
-            logger.log({**record, **throughput.report()})
-            logger.progress.set_postfix(loss=f"{loss:.4f}")
-            losses = []
-        if step % config.trainer.checkpoint_every == 0 or step == total_steps:
-            checkpoints.save(step, model, optimizer, batches)
-        if step % steps_per_epoch == 0:
-            metrics = evaluate(model, val_split, preprocessor, config, mesh)
-            logger.log({"split": "val", "step": step, "epoch": step // steps_per_epoch, **metrics})
-            throughput.restart()
-    checkpoints.close()
+            targets = batch.pop("target")
+            losses.append(train_step(model, optimizer, batch, targets))
+            step += 1
+            throughput.count_step()
+            logger.progress.update()
+            epoch = step / steps_per_epoch
+            if step % config.log.every == 0 or step == total_steps:
+                checkpoints.wait()  # a logged step never runs ahead of an unwritten checkpoint
+                loss = float(jnp.mean(jnp.stack(losses)))
+                record = {"split": "train", "step": step, "epoch": epoch, "loss": loss}
+                lr = float(schedule(step - 1))
+                logger.log({**record, "lr": lr, "samples_per_s": throughput.report()})
+                logger.progress.set_postfix(loss=f"{loss:.4f}")
+                losses = []
+            if step % config.trainer.checkpoint_every == 0 or step == total_steps:
+                checkpoints.save(step, model, optimizer, batches)
+            if val_split is not None and (step % steps_per_epoch == 0 or step == total_steps):
+                metrics = evaluate(model, val_split, preprocessor, config, mesh)
+                logger.log({"split": "val", "step": step, "epoch": epoch, **metrics})
+                logger.say(console.validation(epoch, step, metrics))
+                throughput.restart()
+        checkpoints.close()
     batches.close()
-    logger.close()
+    if devices.is_primary() and first_step < total_steps:
+        print(console.summary(run, time.perf_counter() - started, first_step), flush=True)
 
 
 @exit_on_user_error
@@ -264,7 +327,12 @@ def main(argv: list[str] | None = None) -> None:
         description="Train the model; a run that has checkpoints resumes from its latest."
     )
     add_config_arguments(parser)
-    train(config_from_args(parser.parse_args(argv)))
+    config = config_from_args(parser.parse_args(argv))
+    try:
+        train(config)
+    except DiskFull as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ epoch), each process taking every `process_count`-th example from its own index,
 process; `devices.put_batch` assembles the global batch. The iterator's state is saved in every
 checkpoint, so a resumed run continues with the batch it would have read next.
 {%- if cookiecutter.task == "image" %}
-Images are decoded (and augmented) in `data.num_workers` worker processes.
+Images are decoded (and augmented) in `data.num_workers` worker processes. Augmentation is drawn
+from (seed, epoch, index in the split) alone (`data.augment`), so workers and restarts cannot
+change what an example gets.
 {%- else %}
 Splits are encoded once up front (a bad row stops training before the first step) and batched
 in `data.num_workers` background threads.
@@ -29,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from {{ cookiecutter.package_name }}.data import Example, Preprocessor
 {%- if cookiecutter.task == "image" %}
+from {{ cookiecutter.package_name }}.data.image import augment as augment_image
 from {{ cookiecutter.package_name }}.errors import DataError
 {%- endif %}
 
@@ -94,18 +97,30 @@ class _Padded:
         real = index < len(self.split)
         row = self.split[index if real else len(self.split) - 1]
         return {**row, "index": np.int32(index if real else -1)}
+
+
+class _Rows:
 {%- if cookiecutter.task == "image" %}
+    """The row of `split` at each index of a shuffled, repeated stream of indices, augmented
+    (when asked) by the epoch of its stream position and its index."""
 
+    def __init__(self, split: Split, seed: int, augmented: bool) -> None:
+        self.split, self.seed, self.augmented = split, seed, augmented
 
-def flip_and_crop(example: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    """A random horizontal flip and a random crop from the image padded by 1/8 of its size."""
-    image = example["image"]
-    if rng.random() < 0.5:
-        image = image[:, ::-1]
-    size, pad = image.shape[0], max(1, image.shape[0] // 8)
-    padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
-    top, left = rng.integers(0, 2 * pad + 1, size=2)
-    return {**example, "image": padded[top : top + size, left : left + size]}
+    def __call__(self, position: int, index: int) -> dict[str, Any]:
+        row = self.split[index]
+        if self.augmented:
+            epoch = position // len(self.split)
+            row["image"] = augment_image(row["image"], self.seed, epoch, int(index))
+        return row
+{%- else %}
+    """The row of `split` at each index of a shuffled, repeated stream of indices."""
+
+    def __init__(self, split: Split) -> None:
+        self.split = split
+
+    def __call__(self, position: int, index: int) -> dict[str, Any]:
+        return self.split[index]
 {%- endif %}
 
 
@@ -119,10 +134,11 @@ def train_batches(
 {%- endif %}
 ) -> grain.DatasetIterator:
     """This process's endless stream of training batches of `batch_size` examples."""
-    dataset = grain.MapDataset.source(split).shuffle(seed=seed).repeat()
+    indices = grain.MapDataset.range(len(split)).shuffle(seed=seed).repeat()
 {%- if cookiecutter.task == "image" %}
-    if augment:
-        dataset = dataset.random_map(flip_and_crop, seed=seed)  # seeded by position in the stream
+    dataset = indices.map_with_index(_Rows(split, seed, augment))
+{%- else %}
+    dataset = indices.map_with_index(_Rows(split))
 {%- endif %}
     dataset = dataset[jax.process_index() :: jax.process_count()]
     dataset = dataset.batch(batch_size, drop_remainder=True)
