@@ -34,5 +34,13 @@ def learning_rate(step: int, peak: float, warmup: int, total_steps: int) -> floa
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def batch_norm_momentum(step: int) -> float:
+    """The weight of the batch of optimizer step `step` (0 for the first) in the batch norm
+    running statistics: an even average over the first steps, then BATCH_NORM_MOMENTUM. A short
+    run's statistics are then its own, not mostly the initial mean 0 and variance 1 (which left a
+    2-epoch run on the sample data at chance in validation)."""
+    return max(BATCH_NORM_MOMENTUM, 1.0 / (step + 1))
+
+
 def augment_pad(image_size: int) -> int:
     return int(image_size * AUGMENT_PAD_FRACTION)
