@@ -11,8 +11,10 @@ agree with PyTorch's, for AdamW and SGD. PyTorch's first loss is also checked ag
 independent NumPy forward pass where one is written here (tabular).
 
 Tolerances (relative): LR_RTOL for learning rates, FIRST_LOSS_RTOL for step 0, LOSS_RTOL for
-every step, STATISTICS_TOL for running statistics. The float32 computations of different
-frameworks differ in summation order only; over STEPS steps of Adam those differences grow.
+every step, STATISTICS_TOL for running statistics (of the tensor's largest value). Frameworks
+differ in float32 rounding (summation order, kernels). Measured within PyTorch, float32 against
+float64 on these very runs: step 0 losses within 4e-8, every step's loss within 2.0e-5 (image,
+SGD), running statistics within 1.7e-4 (image, SGD): the tolerances leave 6-50x that margin.
 """
 
 from __future__ import annotations
