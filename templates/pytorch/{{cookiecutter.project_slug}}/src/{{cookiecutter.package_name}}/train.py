@@ -107,37 +107,42 @@ def train(config: Config, env: Environment) -> None:
     log_main(env, console.start(count_parameters(model), where, total_steps, steps_per_epoch))
     if val_loader is None:
         log_main(env, console.no_validation(config.data.path))
-    progress = tqdm(total=total_steps, initial=step, disable=not env.is_main, unit="step")
-    epoch, batches_done = divmod(step, steps_per_epoch)
-    while step < total_steps:
-        loader.sampler.start(epoch, batches_done)
-        model.train()
-        for batch in loader:
-            inputs, targets = to_device(batch, env)
-            meter.add(train_step(step, inputs, targets))
-            step += 1
-            progress.update()
+    with tqdm(total=total_steps, initial=step, disable=not env.is_main, unit="step") as progress:
+        epoch, batches_done = divmod(step, steps_per_epoch)
+        while step < total_steps:
+            loader.sampler.start(epoch, batches_done)
+            model.train()
+            for batch in loader:
+                inputs, targets = to_device(batch, env)
+                meter.add(train_step(step, inputs, targets))
+                step += 1
+                progress.update()
 
-            last = step == total_steps
-            if step % config.log.every == 0 or last:
-                loss, samples_per_s = meter.read()
-                metrics = {"epoch": step / steps_per_epoch, "loss": loss, "lr": schedule(step - 1)}
-                logger.log("train", step, {**metrics, "samples_per_s": samples_per_s})
-                progress.set_postfix(loss=f"{loss:.4f}")
-            if step % config.trainer.checkpoint_every == 0 or last:
-                keep = config.trainer.keep_checkpoints
-                checkpoint.save(run.checkpoints, step, state, to_dict(config), env, keep)
-            if last:
-                break
-        if val_loader is not None:
-            metrics = evaluate(model, val_loader, preprocessor, env, config.trainer.precision)
-            logger.log("val", step, {"epoch": step / steps_per_epoch, **metrics})
-            log_main(env, console.validation(step / steps_per_epoch, step, metrics))
-        epoch, batches_done = epoch + 1, 0
-    progress.close()
+                last = step == total_steps
+                if step % config.log.every == 0 or last:
+                    loss = log_training(logger, meter, step, steps_per_epoch, schedule(step - 1))
+                    progress.set_postfix(loss=f"{loss:.4f}")
+                if step % config.trainer.checkpoint_every == 0 or last:
+                    keep = config.trainer.keep_checkpoints
+                    checkpoint.save(run.checkpoints, step, state, to_dict(config), env, keep)
+                if last:
+                    break
+            if val_loader is not None:
+                metrics = evaluate(model, val_loader, preprocessor, env, config.trainer.precision)
+                logger.log("val", step, {"epoch": step / steps_per_epoch, **metrics})
+                log_main(env, console.validation(step / steps_per_epoch, step, metrics))
+            epoch, batches_done = epoch + 1, 0
     logger.close()
     if env.is_main:
         log_main(env, console.summary(run, time.perf_counter() - started, first_step))
+
+
+def log_training(logger: Logger, meter: Meter, step: int, steps_per_epoch: int, lr: float) -> float:
+    """Log the mean loss since the last line, the rate of the last step and the throughput."""
+    loss, samples_per_s = meter.read()
+    metrics = {"epoch": step / steps_per_epoch, "loss": loss, "lr": lr}
+    logger.log("train", step, {**metrics, "samples_per_s": samples_per_s})
+    return loss
 
 
 @dataclass
