@@ -43,7 +43,10 @@ from {{ cookiecutter.package_name }}.runs import Run
 
 # What exporting our models makes PyTorch say that is no news to a user (`--verbose` shows it).
 NOISY_LOGGERS = ("torch.onnx._internal.exporter._registration",)  # "torchvision is not installed"
-NOISY_WARNINGS = (r"`isinstance\(treespec, LeafSpec\)` is deprecated",)  # torch.export.load
+NOISY_WARNINGS = (
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),  # torch.export.load
+    (r"# The axis name: batch will not be used", UserWarning),  # several inputs share Dim batch
+)
 
 PT2_FILE = "model.pt2"
 EXPORT_BATCH, CHECK_BATCH = 2, 5
@@ -92,8 +95,8 @@ def quiet() -> Iterator[None]:
         logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
-            for message in NOISY_WARNINGS:
-                warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+            for message, category in NOISY_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=category)
             yield
     finally:
         for logger, level in zip(loggers, levels, strict=True):
