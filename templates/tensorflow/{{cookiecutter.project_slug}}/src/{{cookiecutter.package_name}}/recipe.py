@@ -3,7 +3,8 @@
 The constants live here rather than in `model.py` (which is yours once generated), so a recipe
 fix reaches an existing project through `dlstart update`. Conventions are PyTorch's: the batch
 norm momentum is the weight of the current batch in the running statistics (Keras and Flax take
-`1 - BATCH_NORM_MOMENTUM`).
+`1 - BATCH_NORM_MOMENTUM`), and the running variance takes the unbiased batch variance (times
+n / (n - 1), n the values per channel), while training normalises with the biased one.
 """
 
 from __future__ import annotations
