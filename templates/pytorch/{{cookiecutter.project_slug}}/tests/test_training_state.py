@@ -1,5 +1,6 @@
-"""PyTorch specifics: exact resumption, checkpoints that hold the whole training state, a full
-disk while checkpointing, checkpoints that are not safe to load, and a quiet export."""
+"""PyTorch specifics: exact resumption, batch norm statistics of the first steps, checkpoints
+that hold the whole training state, a full disk while checkpointing, checkpoints that are not
+safe to load, and a quiet export."""
 
 import errno
 import logging
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from conftest import tiny_overrides
-from {{ cookiecutter.package_name }} import checkpoint, evaluate, export, train
+from {{ cookiecutter.package_name }} import checkpoint, evaluate, export, recipe, train
 from {{ cookiecutter.package_name }}.runs import Run
 
 
@@ -51,6 +52,17 @@ def test_run_killed_after_a_checkpoint_and_resumed_ends_with_the_weights_of_an_u
     resumed = checkpoint.load(tmp_path / "interrupted" / "checkpoints" / "step_000006.pt")
     for name, tensor in expected["model"].items():
         torch.testing.assert_close(resumed["model"][name], tensor, rtol=0, atol=0, msg=name)
+
+
+def test_batch_norm_statistics_average_the_first_batches_evenly() -> None:
+    layer = torch.nn.BatchNorm1d(3, momentum=recipe.BATCH_NORM_MOMENTUM)
+    batches = [torch.randn(16, 3) * (step + 1) + step for step in range(4)]
+    for step, batch in enumerate(batches):
+        with train.batch_norm_statistics(layer, step):
+            layer(batch).square().sum().backward()
+    torch.testing.assert_close(layer.running_mean, torch.stack(batches).mean(dim=(0, 1)))
+    variances = torch.stack([batch.var(dim=0) for batch in batches])  # unbiased, as PyTorch's
+    torch.testing.assert_close(layer.running_var, variances.mean(dim=0))
 
 
 def test_checkpoint_holds_the_training_state(trained_run: Run) -> None:
