@@ -95,7 +95,11 @@ def probe(project: Project, *args: str) -> None:
     project.run(str(project.env.python), str(PROBES / f"probe_{framework}.py"), *args, timeout=300)
 
 
-@pytest.fixture(scope="module", params=TASKS)
+# each task's probes run once, on one xdist worker (make test: --dist loadgroup)
+TASK_PARAMS = [pytest.param(t, marks=pytest.mark.xdist_group(f"parity-{t}")) for t in TASKS]
+
+
+@pytest.fixture(scope="module", params=TASK_PARAMS)
 def outputs(
     request: pytest.FixtureRequest,
     baked_project: Callable[[str, str], Project],
@@ -219,6 +223,7 @@ def test_final_running_statistics_agree_with_pytorch(
         assert not np.allclose(reference[name], outputs.weights[name]), f"{name} did not move"
 
 
+@pytest.mark.xdist_group("parity-tabular")
 @pytest.mark.parametrize("outputs", ["tabular"], indirect=True)
 def test_pytorch_first_tabular_loss_matches_a_numpy_forward_pass(outputs: Outputs) -> None:
     loss = outputs.json("pytorch", "train-adamw.json")["loss"][0]
