@@ -81,7 +81,8 @@ def main(args: argparse.Namespace) -> None:
                     yield images[index], labels[index]
 
         def from_loader() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            dataset = pipeline.make_dataset(examples, preprocessor, augment=config.data.augment)
+            augment_seed = config.seed if config.data.augment else None
+            dataset = pipeline.make_dataset(examples, preprocessor, augment_seed)
             loader = pipeline.train_loader(
                 dataset, env, args.batch_size, config.data.num_workers, config.seed
             )

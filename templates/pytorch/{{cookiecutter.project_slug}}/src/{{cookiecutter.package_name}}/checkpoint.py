@@ -1,16 +1,20 @@
 """Checkpoints: the whole training state in one file per step, written atomically.
 
 `runs/<name>/checkpoints/step_000500.pt` holds the model (unwrapped from DDP, FSDP and
-torch.compile: plain `state_dict` keys), the optimizer, LR scheduler and gradient scaler, the
-step, the RNG states of every process and the resolved config. Only tensors and plain Python
-values are stored, so files load with `torch.load(weights_only=True)`. A file is written to a
-temporary name and renamed, so a crash never leaves a truncated checkpoint; the newest
+torch.compile: plain `state_dict` keys), the optimizer and gradient scaler, the step (the
+learning rate schedule is a function of it), the RNG states of every process and the resolved
+config. Only tensors and plain Python values are stored, so files load with
+`torch.load(weights_only=True)`. A file is written to a temporary name and renamed, so a crash
+never leaves a truncated checkpoint (`remove_partial` clears what an interrupted write left); a
+full disk removes the partial file and stops with `DiskFull`. The newest
 `trainer.keep_checkpoints` are kept.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import pickle
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,15 @@ from {{ cookiecutter.package_name }}.devices import Environment
 from {{ cookiecutter.package_name }}.errors import UserError
 
 PATTERN = "step_*.pt"
+PARTIAL = "*.tmp"
+
+
+class DiskFull(Exception):
+    """No space left to write a checkpoint; the partial file is already removed."""
+
+    def __init__(self, path: Path, last_good: Path | None) -> None:
+        last = last_good or "none"
+        super().__init__(f"disk full writing checkpoint {path}; the last good checkpoint is {last}")
 
 
 @dataclass
@@ -38,7 +51,6 @@ class TrainingState:
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
 
 
@@ -63,17 +75,29 @@ def save(
         "step": step,
         "model": model_state,
         "optimizer": optimizer_state,
-        "scheduler": training.scheduler.state_dict(),
         "scaler": training.scaler.state_dict(),
         "rng": rng_states,
         "config": config,
     }
     path = directory / f"step_{step:06d}.pt"
     temporary = path.with_suffix(".tmp")
-    torch.save(state, temporary)
+    try:
+        with temporary.open("wb") as file:  # through a file object, torch raises the OSError
+            torch.save(state, file)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if error.errno == errno.ENOSPC:
+            raise DiskFull(path, latest(directory)) from None
+        raise
     os.replace(temporary, path)
     for old in sorted(directory.glob(PATTERN))[:-keep]:
         old.unlink()
+
+
+def remove_partial(directory: Path) -> None:
+    """Remove the temporary files of writes that were interrupted (a crash, a full disk)."""
+    for partial in directory.glob(PARTIAL):
+        partial.unlink(missing_ok=True)
 
 
 def restore(path: Path, training: TrainingState, env: Environment) -> int:
@@ -86,7 +110,6 @@ def restore(path: Path, training: TrainingState, env: Environment) -> int:
         optim_state_dict=state["optimizer"],
         options=StateDictOptions(full_state_dict=True),
     )
-    training.scheduler.load_state_dict(state["scheduler"])
     training.scaler.load_state_dict(state["scaler"])
     if len(state["rng"]) == env.world_size:
         set_rng_state(state["rng"][env.rank])
@@ -96,6 +119,11 @@ def restore(path: Path, training: TrainingState, env: Environment) -> int:
 def load(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(
+            f"{path}: not loaded: it holds Python objects other than tensors and plain values,"
+            " which could run code (this project's checkpoints hold none)"
+        ) from None
     except (OSError, RuntimeError, EOFError) as error:
         raise UserError(f"{path}: not a readable checkpoint ({error})") from None
 

@@ -1,6 +1,6 @@
 """Export a checkpoint for deployment and check every artifact against the model.
 
-    python -m {{ cookiecutter.package_name }}.export --checkpoint runs/baseline [--format onnx]
+    python -m {{ cookiecutter.package_name }}.export --checkpoint runs/baseline [--format onnx] [--verbose]
 
 Writes `<run>/export/`:
 - `model.pt2`: a `torch.export` program (`torch.export.load(path).module()`), for PyTorch
@@ -16,8 +16,11 @@ TOLERANCE (largest absolute difference), or the command fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import shutil
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +40,13 @@ from {{ cookiecutter.package_name }}.inference import ONNX_FILE, load_predictor
 from {{ cookiecutter.package_name }}.model import build_model
 from {{ cookiecutter.package_name }}.parity import check_parity, report
 from {{ cookiecutter.package_name }}.runs import Run
+
+# What exporting our models makes PyTorch say that is no news to a user (`--verbose` shows it).
+NOISY_LOGGERS = ("torch.onnx._internal.exporter._registration",)  # "torchvision is not installed"
+NOISY_WARNINGS = (
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),  # torch.export.load
+    (r"# The axis name: batch will not be used", UserWarning),  # several inputs share Dim batch
+)
 
 PT2_FILE = "model.pt2"
 EXPORT_BATCH, CHECK_BATCH = 2, 5
@@ -77,6 +87,22 @@ def batch_is_dynamic(inputs: Inputs) -> dict[str, dict[int, torch.export.Dim]]:
     return {name: {0: batch} for name in inputs}
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in NOISY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            for message, category in NOISY_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=category)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def real_inputs(preprocessor: Preprocessor, config: DataConfig, size: int) -> Inputs:
     """The first `size` examples of the val split (or train), encoded."""
     examples = load_split(config, "val" if has_split(config, "val") else "train")
@@ -91,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         "--checkpoint", type=Path, required=True, help="a .pt file, or a run directory (latest)"
     )
     parser.add_argument("--format", choices=[*EXPORTERS, "all"], default="all")
+    parser.add_argument("--verbose", action="store_true", help="show PyTorch's export chatter")
     args = parser.parse_args(argv)
 
     path = checkpoint.resolve(args.checkpoint)
@@ -106,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     example = real_inputs(preprocessor, config.data, EXPORT_BATCH)
     inputs = real_inputs(preprocessor, config.data, CHECK_BATCH)
     checks = []
-    with torch.no_grad():
+    with torch.no_grad(), contextlib.nullcontext() if args.verbose else quiet():
         expected = model(**inputs).numpy()
         for name in EXPORTERS if args.format == "all" else [args.format]:
             filename, exporter = EXPORTERS[name]

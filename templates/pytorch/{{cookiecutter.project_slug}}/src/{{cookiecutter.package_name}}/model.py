@@ -3,30 +3,42 @@
 
 Input: `image`, float32 of shape (batch, height, width, 3) in [0, 1], as the data module encodes it.
 Output: one logit per class.
+
+The recipe (normalisation constants, initialisation) is the one the TensorFlow and JAX templates
+use too; its constants are in `recipe.py`.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from {{ cookiecutter.package_name }} import recipe
 from {{ cookiecutter.package_name }}.config import ModelConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor
+
+
+def batch_norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(
+        channels, eps=recipe.BATCH_NORM_EPSILON, momentum=recipe.BATCH_NORM_MOMENTUM
+    )
 
 
 class BasicBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.bn1 = batch_norm(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.bn2 = batch_norm(out_channels)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                nn.BatchNorm2d(out_channels),
+                batch_norm(out_channels),
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,7 +54,7 @@ class ResNet(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(
             nn.Conv2d(3, widths[0], 3, padding=1, bias=False),
-            nn.BatchNorm2d(widths[0]),
+            batch_norm(widths[0]),
             nn.ReLU(),
         )
         blocks, channels = [], widths[0]
@@ -54,11 +66,24 @@ class ResNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(channels, num_classes)
+        self.apply(initialise)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = image.permute(0, 3, 1, 2).contiguous()  # NHWC as encoded -> NCHW
         x = self.blocks(self.stem(x))
         return self.head(self.dropout(x.mean(dim=(2, 3))))
+
+
+def initialise(module: nn.Module) -> None:
+    """Weights and biases uniform(+-1/sqrt(fan_in)), norm scales 1 and shifts 0."""
+    if isinstance(module, nn.Conv2d | nn.Linear):
+        bound = 1 / math.sqrt(module.weight[0].numel())
+        nn.init.uniform_(module.weight, -bound, bound)
+        if module.bias is not None:
+            nn.init.uniform_(module.bias, -bound, bound)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
 
 
 def build_model(config: ModelConfig, preprocessor: Preprocessor) -> nn.Module:
@@ -70,18 +95,28 @@ Input: `tokens`, int32 of shape (batch, max_length), 0 for padding, as the data 
 them. Attention and the pooling that feeds the classifier (the mean of the final token states)
 skip padding, so it never affects the prediction; an empty text pools to zeros.
 Output: one logit per class.
+
+The recipe (normalisation constants, initialisation) is the one the TensorFlow and JAX templates
+use too; its constants are in `recipe.py`.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from {{ cookiecutter.package_name }} import recipe
 from {{ cookiecutter.package_name }}.config import ModelConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor
 
 PAD_ID = 0
+
+
+def layer_norm(dim: int) -> nn.LayerNorm:
+    return nn.LayerNorm(dim, eps=recipe.LAYER_NORM_EPSILON)
 
 
 class SelfAttention(nn.Module):
@@ -109,11 +144,14 @@ class Block(nn.Module):
 
     def __init__(self, dim: int, heads: int, mlp_dim: int, dropout: float) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = layer_norm(dim)
         self.attn = SelfAttention(dim, heads, dropout)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = layer_norm(dim)
         self.mlp = nn.Sequential(
-            nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim), nn.Dropout(dropout)
+            nn.Linear(dim, mlp_dim),
+            nn.GELU(approximate="none"),
+            nn.Linear(mlp_dim, dim),
+            nn.Dropout(dropout),
         )
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -137,12 +175,9 @@ class TextTransformer(nn.Module):
             Block(config.dim, config.heads, config.mlp_dim, config.dropout)
             for _ in range(config.layers)
         )
-        self.norm = nn.LayerNorm(config.dim)
+        self.norm = layer_norm(config.dim)
         self.head = nn.Linear(config.dim, num_classes)
-        for embedding in (self.token_embedding, self.position_embedding):
-            nn.init.normal_(embedding.weight, std=0.02)
-        with torch.no_grad():
-            self.token_embedding.weight[PAD_ID].zero_()
+        self.apply(initialise)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         real = tokens != PAD_ID
@@ -157,6 +192,22 @@ class TextTransformer(nn.Module):
         return self.head(pooled)
 
 
+def initialise(module: nn.Module) -> None:
+    """Linear weights and biases uniform(+-1/sqrt(fan_in)); embeddings normal(0, EMBEDDING_STD)
+    with a zero padding row; norm scales 1 and shifts 0."""
+    if isinstance(module, nn.Linear):
+        bound = 1 / math.sqrt(module.in_features)
+        nn.init.uniform_(module.weight, -bound, bound)
+        nn.init.uniform_(module.bias, -bound, bound)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, std=recipe.EMBEDDING_STD)
+        if module.padding_idx is not None:
+            nn.init.zeros_(module.weight[module.padding_idx])
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
 def build_model(config: ModelConfig, preprocessor: Preprocessor) -> nn.Module:
     return TextTransformer(
         preprocessor.vocab_size, preprocessor.max_length, config, preprocessor.output_size
@@ -167,6 +218,8 @@ def build_model(config: ModelConfig, preprocessor: Preprocessor) -> nn.Module:
 Inputs (those the data has): `numeric`, float32 of shape (batch, numeric columns), and
 `categorical`, int32 of shape (batch, categorical columns) with 0 for unknown values.
 Output: one logit per class, or one value (the standardised target) for regression.
+
+The recipe (initialisation) is the one the TensorFlow and JAX templates use too.
 """
 
 from __future__ import annotations
@@ -197,10 +250,7 @@ class TabularMLP(nn.Module):
             width = hidden
         layers.append(nn.Linear(width, num_outputs))
         self.mlp = nn.Sequential(*layers)
-        for layer in self.mlp:
-            if isinstance(layer, nn.Linear):  # He initialisation suits ReLU: faster to learn
-                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                nn.init.zeros_(layer.bias)
+        self.apply(initialise)
 
     def forward(
         self, numeric: torch.Tensor | None = None, categorical: torch.Tensor | None = None
@@ -209,6 +259,16 @@ class TabularMLP(nn.Module):
         if categorical is not None:
             features += [embed(categorical[:, i]) for i, embed in enumerate(self.embeddings)]
         return self.mlp(torch.cat(features, dim=1))
+
+
+def initialise(module: nn.Module) -> None:
+    """He-normal linear weights (they suit ReLU: faster to learn) and zero biases; embeddings
+    normal(0, 1)."""
+    if isinstance(module, nn.Linear):
+        nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, std=1.0)
 
 
 def build_model(config: ModelConfig, preprocessor: Preprocessor) -> nn.Module:

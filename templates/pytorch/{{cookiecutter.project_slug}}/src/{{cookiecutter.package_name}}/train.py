@@ -4,18 +4,22 @@
     torchrun --standalone --nproc_per_node=4 -m {{ cookiecutter.package_name }}.train [...]
 
 Writes `runs/<run.name>/`: the resolved config, the fitted preprocessing, checkpoints,
-metrics.jsonl and TensorBoard events. Started again with the same run name, training resumes
-from the latest checkpoint and sees the batches it would have seen without the interruption.
+metrics.jsonl and TensorBoard events. Started again with the same run name and config, training
+resumes from the latest checkpoint and sees the batches (augmentation included) it would have
+seen without the interruption; a changed config is refused (`Run.check_config`).
+Exit status: 0 done, 2 a problem with the config or the data, 1 anything else (a full disk).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import contextlib
+import functools
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,7 +29,7 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import checkpoint, devices
+from {{ cookiecutter.package_name }} import checkpoint, console, devices, recipe
 from {{ cookiecutter.package_name }}.checkpoint import TrainingState
 from {{ cookiecutter.package_name }}.config import (
     Config,
@@ -52,9 +56,16 @@ from {{ cookiecutter.package_name }}.evaluate import evaluate
 from {{ cookiecutter.package_name }}.model import build_model
 from {{ cookiecutter.package_name }}.runs import Run
 
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
 
 def train(config: Config, env: Environment) -> None:
+    started = time.perf_counter()
     run = Run.of(config)
+    run.check_config(config)
+    if env.is_main:
+        run.prepare(config)
+        checkpoint.remove_partial(run.checkpoints)
     resume_from = checkpoint.latest(run.checkpoints)
     seed_everything(config.seed)  # the same initial weights in every process
     preprocessor = fit_preprocessor(config, run, env, resume=resume_from is not None)
@@ -65,75 +76,129 @@ def train(config: Config, env: Environment) -> None:
 
     model = build_model(config.model, preprocessor).to(env.device)
     model = devices.distribute(model, env, config.trainer.strategy)
-    forward = torch.compile(model) if config.trainer.compile else model
-    optimizer = make_optimizer(model, config.optim)
     state = TrainingState(
         model=model,
-        optimizer=optimizer,
-        scheduler=warmup_cosine_schedule(optimizer, config.optim.warmup_steps, total_steps),
+        optimizer=make_optimizer(model, config.optim),
         scaler=torch.amp.GradScaler(env.device.type, enabled=config.trainer.precision == "fp16"),
     )
-    seed_everything(config.seed + env.rank)  # distinct dropout and augmentation per process
+    schedule = make_schedule(config.optim, total_steps)
+    train_step = TrainStep(
+        state,
+        forward=torch.compile(model) if config.trainer.compile else model,
+        loss_function=make_loss_function(preprocessor.objective),
+        schedule=schedule,
+        grad_clip=config.optim.grad_clip,
+        precision=config.trainer.precision,
+        env=env,
+    )
+    seed_everything(config.seed + env.rank)  # distinct dropout per process
     step = 0
     if resume_from is not None:
         step = checkpoint.restore(resume_from, state, env)
-        log_main(env, f"Resumed from step {step} ({resume_from})")
+        log_main(env, console.resumed(step, resume_from))
     if step >= total_steps:
-        log_main(env, f"Nothing to do: the run is at step {step} of {total_steps}")
+        log_main(env, console.nothing_to_do(step, total_steps))
         return
 
-    loss_function = make_loss_function(preprocessor.objective)
+    first_step = step
     logger = Logger(run, env, config.log.tensorboard)
     meter = Meter(env, config.data.batch_size)
-    progress = tqdm(total=total_steps, initial=step, disable=not env.is_main, unit="step")
-    log_main(
-        env,
-        f"Training {count_parameters(model):,} parameters on {env.world_size} x {env.device}, "
-        f"{total_steps} steps ({steps_per_epoch} per epoch)",
-    )
-    epoch, batches_done = divmod(step, steps_per_epoch)
-    while step < total_steps:
-        loader.sampler.start(epoch, batches_done)
-        model.train()
-        for batch in loader:
-            inputs, targets = to_device(batch, env)
-            with devices.autocast(env, config.trainer.precision):
-                loss = loss_function(forward(**inputs), targets)
-            state.scaler.scale(loss).backward()
-            if config.optim.grad_clip > 0:
-                state.scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
-            state.scaler.step(optimizer)
-            state.scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            state.scheduler.step()
-            step += 1
-            meter.add(loss.detach())
-            progress.update()
+    where = f"{env.world_size} x {env.device.type}"
+    log_main(env, console.start(count_parameters(model), where, total_steps, steps_per_epoch))
+    if val_loader is None:
+        log_main(env, console.no_validation(config.data.path))
+    with tqdm(total=total_steps, initial=step, disable=not env.is_main, unit="step") as progress:
+        epoch, batches_done = divmod(step, steps_per_epoch)
+        while step < total_steps:
+            loader.sampler.start(epoch, batches_done)
+            model.train()
+            for batch in loader:
+                inputs, targets = to_device(batch, env)
+                meter.add(train_step(step, inputs, targets))
+                step += 1
+                progress.update()
 
-            last = step == total_steps
-            if step % config.log.every == 0 or last:
-                metrics = {**meter.read(), "lr": state.scheduler.get_last_lr()[0]}
-                logger.log("train", step, metrics)
-                progress.set_postfix(loss=f"{metrics['loss']:.4f}")
-            if step % config.trainer.checkpoint_every == 0 or last:
-                keep = config.trainer.keep_checkpoints
-                checkpoint.save(run.checkpoints, step, state, to_dict(config), env, keep)
-            if last:
-                break
-        if val_loader is not None:
-            metrics = evaluate(model, val_loader, preprocessor, env, config.trainer.precision)
-            logger.log("val", step, {"epoch": step / steps_per_epoch, **metrics})
-        epoch, batches_done = epoch + 1, 0
-    progress.close()
+                last = step == total_steps
+                if step % config.log.every == 0 or last:
+                    loss = log_training(logger, meter, step, steps_per_epoch, schedule(step - 1))
+                    progress.set_postfix(loss=f"{loss:.4f}")
+                if step % config.trainer.checkpoint_every == 0 or last:
+                    keep = config.trainer.keep_checkpoints
+                    checkpoint.save(run.checkpoints, step, state, to_dict(config), env, keep)
+                if last:
+                    break
+            if val_loader is not None:
+                metrics = evaluate(model, val_loader, preprocessor, env, config.trainer.precision)
+                logger.log("val", step, {"epoch": step / steps_per_epoch, **metrics})
+                log_main(env, console.validation(step / steps_per_epoch, step, metrics))
+            epoch, batches_done = epoch + 1, 0
     logger.close()
-    log_main(env, f"Done: {run.root}")
+    if env.is_main:
+        log_main(env, console.summary(run, time.perf_counter() - started, first_step))
+
+
+def log_training(logger: Logger, meter: Meter, step: int, steps_per_epoch: int, lr: float) -> float:
+    """Log the mean loss since the last line, the rate of the last step and the throughput."""
+    loss, samples_per_s = meter.read()
+    metrics = {"epoch": step / steps_per_epoch, "loss": loss, "lr": lr}
+    logger.log("train", step, {**metrics, "samples_per_s": samples_per_s})
+    return loss
+
+
+@dataclass
+class TrainStep:
+    """Optimizer step `step` (0 for the first) on a batch: forward, backward, gradient clipping,
+    update at the schedule's learning rate."""
+
+    state: TrainingState
+    forward: Callable[..., torch.Tensor]  # the model, or its compiled form
+    loss_function: LossFunction
+    schedule: Callable[[int], float]
+    grad_clip: float
+    precision: str
+    env: Environment
+
+    def __call__(
+        self, step: int, inputs: dict[str, torch.Tensor], targets: torch.Tensor
+    ) -> torch.Tensor:
+        """Returns the batch's loss, computed before the update."""
+        optimizer, scaler = self.state.optimizer, self.state.scaler
+        for group in optimizer.param_groups:
+            group["lr"] = self.schedule(step)
+        with batch_norm_statistics(self.state.model, step):
+            with devices.autocast(self.env, self.precision):
+                loss = self.loss_function(self.forward(**inputs), targets)
+            scaler.scale(loss).backward()
+        if self.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(self.state.model.parameters(), self.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+
+@contextlib.contextmanager
+def batch_norm_statistics(model: nn.Module, step: int) -> Iterator[None]:
+    """Around a training forward and backward pass: give the batch the weight
+    `recipe.batch_norm_momentum(step)` in the running statistics of batch norm layers, which move
+    by their fixed `momentum` (changing it instead would recompile a compiled model)."""
+    weight = recipe.batch_norm_momentum(step)
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if weight == recipe.BATCH_NORM_MOMENTUM or not layers:
+        yield
+        return
+    before = [(m, m.running_mean.clone(), m.running_var.clone()) for m in layers]
+    yield
+    with torch.no_grad():
+        for layer, mean, var in before:  # the layer moved by `momentum`, rescale the move
+            scale = weight / layer.momentum
+            layer.running_mean.copy_(mean + (layer.running_mean - mean) * scale)
+            layer.running_var.copy_(var + (layer.running_var - var) * scale)
 
 
 def fit_preprocessor(config: Config, run: Run, env: Environment, resume: bool) -> Preprocessor:
     """Fitted on the training split; a resumed run keeps the preprocessing it started with."""
-    if env.is_main:
-        run.prepare(config)
     if resume:
         return Preprocessor.load(run.root / PREPROCESSOR_FILE)
     preprocessor = Preprocessor.fit(load_split(config.data, "train"), config.data)
@@ -153,8 +218,8 @@ def make_loaders(
         )
     batch_size, workers = config.data.batch_size // env.world_size, config.data.num_workers
 {%- if cookiecutter.task == "image" %}
-    train_examples = load_split(config.data, "train")
-    train_data = make_dataset(train_examples, preprocessor, augment=config.data.augment)
+    augment_seed = config.seed if config.data.augment else None
+    train_data = make_dataset(load_split(config.data, "train"), preprocessor, augment_seed)
 {%- else %}
     train_data = make_dataset(load_split(config.data, "train"), preprocessor)
 {%- endif %}
@@ -171,32 +236,28 @@ def make_loaders(
 
 
 def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
-    """Weight decay on weight matrices and kernels only, not on biases and norm scales."""
+    """Decoupled weight decay on weight matrices, kernels and embeddings only (not on biases
+    and norm scales)."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in parameters if p.dim() >= 2], "weight_decay": config.weight_decay},
         {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0},
     ]
     if config.name == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=config.lr)
+        return torch.optim.SGD(groups, lr=config.lr, momentum=recipe.SGD_MOMENTUM, nesterov=True)
+    return torch.optim.AdamW(groups, lr=config.lr, betas=recipe.ADAM_BETAS, eps=recipe.ADAM_EPSILON)
 
 
-def warmup_cosine_schedule(
-    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warmup to `optim.lr` over `warmup_steps`, then cosine decay to 0."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def make_schedule(config: OptimConfig, total_steps: int) -> Callable[[int], float]:
+    """The learning rate of each optimizer step (0 for the first): linear warmup over a fraction
+    of the run (`optim.warmup_fraction`, at most `optim.warmup_steps`), then cosine decay to 0."""
+    warmup = recipe.warmup_steps(total_steps, config.warmup_fraction, config.warmup_steps)
+    return functools.partial(
+        recipe.learning_rate, peak=config.lr, warmup=warmup, total_steps=total_steps
+    )
 
 
-def make_loss_function(objective: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def make_loss_function(objective: str) -> LossFunction:
     if objective == "classification":
         return F.cross_entropy
     return lambda outputs, targets: F.mse_loss(outputs.squeeze(-1), targets)
@@ -234,13 +295,13 @@ class Meter:
         self.loss_sum += loss.float()
         self.steps += 1
 
-    def read(self) -> dict[str, float]:
+    def read(self) -> tuple[float, float]:
+        """The mean loss and the samples per second."""
         loss = devices.mean_across_processes(self.loss_sum / self.steps, self.env)
-        elapsed = time.perf_counter() - self.start
-        metrics = {"loss": loss, "samples_per_s": self.steps * self.global_batch_size / elapsed}
+        samples_per_s = self.steps * self.global_batch_size / (time.perf_counter() - self.start)
         self.loss_sum.zero_()
         self.steps, self.start = 0, time.perf_counter()
-        return metrics
+        return loss, samples_per_s
 
 
 class Logger:
@@ -256,7 +317,8 @@ class Logger:
         self.run.log_metrics({"split": split, "step": step, **metrics})
         if self.writer is not None:
             for name, value in metrics.items():
-                self.writer.add_scalar(f"{split}/{name}", value, step)
+                if name != "epoch":
+                    self.writer.add_scalar(f"{split}/{name}", value, step)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -277,6 +339,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         train(config, env)
         finished = True
+    except checkpoint.DiskFull as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     finally:
         devices.teardown(env, finished)
 

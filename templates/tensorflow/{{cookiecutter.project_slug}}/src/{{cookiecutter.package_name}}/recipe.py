@@ -3,7 +3,8 @@
 The constants live here rather than in `model.py` (which is yours once generated), so a recipe
 fix reaches an existing project through `dlstart update`. Conventions are PyTorch's: the batch
 norm momentum is the weight of the current batch in the running statistics (Keras and Flax take
-`1 - BATCH_NORM_MOMENTUM`).
+`1 - BATCH_NORM_MOMENTUM`), and the running variance takes the unbiased batch variance (times
+n / (n - 1), n the values per channel), while training normalises with the biased one.
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def learning_rate(step: int, peak: float, warmup: int, total_steps: int) -> floa
         return peak * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
     return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def batch_norm_momentum(step: int) -> float:
+    """The weight of the batch of optimizer step `step` (0 for the first) in the batch norm
+    running statistics: an even average over the first steps, then BATCH_NORM_MOMENTUM. A short
+    run's statistics are then its own, not mostly the initial mean 0 and variance 1 (which left a
+    2-epoch run on the sample data at chance in validation)."""
+    return max(BATCH_NORM_MOMENTUM, 1.0 / (step + 1))
 
 
 def augment_pad(image_size: int) -> int:

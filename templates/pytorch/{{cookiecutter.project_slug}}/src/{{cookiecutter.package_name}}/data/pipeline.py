@@ -4,7 +4,9 @@ Training batches come from a seeded, per-epoch shuffle that every process shards
 (`DistributedSampler`), so a run restarted mid-epoch continues with the very batches it would
 have seen. Evaluation shards the split without shuffling and gathers the outputs in order.
 {%- if cookiecutter.task == "image" %}
-Images are decoded (and augmented) lazily in the loader's worker processes.
+Images are decoded (and augmented) lazily in the loader's worker processes. An example's
+augmentation is drawn from (seed, epoch, index) alone (`data.image.augment`), so neither the
+number of workers nor a restart changes it: a resumed run sees the very pixels it would have seen.
 {%- else %}
 The split is encoded once, up front, into arrays.
 {%- endif %}
@@ -23,6 +25,9 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from {{ cookiecutter.package_name }}.data import Example, Preprocessor
+{%- if cookiecutter.task == "image" %}
+from {{ cookiecutter.package_name }}.data.image import augment
+{%- endif %}
 from {{ cookiecutter.package_name }}.devices import Environment
 {%- if cookiecutter.task == "image" %}
 from {{ cookiecutter.package_name }}.errors import DataError, UserError
@@ -30,7 +35,6 @@ from {{ cookiecutter.package_name }}.errors import DataError, UserError
 
 Batch = dict[str, torch.Tensor]
 {%- if cookiecutter.task == "image" %}
-CROP_PADDING = 4
 
 
 class WorkerDataError(UserError):
@@ -43,31 +47,35 @@ class WorkerDataError(UserError):
 
 
 class ImageDataset(Dataset):
-    """Decodes one image per item; `augment` adds random flips and padded random crops.
+    """Decodes one image per item. Given `augment_seed`, items are keyed by (epoch, index) pairs
+    (what `ResumableSampler` yields) and get a random flip and crop drawn from
+    (augment_seed, epoch, index); plain indices give the image as it is.
 
     Every file's header is read up front, so an unreadable file stops training before the first
     step; damage further into a file is reported when a worker decodes it."""
 
-    def __init__(self, examples: list[Example], preprocessor: Preprocessor, augment: bool) -> None:
+    def __init__(
+        self, examples: list[Example], preprocessor: Preprocessor, augment_seed: int | None
+    ) -> None:
         for example in examples:
             check_header(example)
         self.examples = examples
         self.preprocessor = preprocessor
-        self.augment = augment
+        self.augment_seed = augment_seed
         self.targets = torch.from_numpy(preprocessor.encode_targets(examples))
 
     def __len__(self) -> int:
         return len(self.examples)
 
-    def __getitem__(self, index: int) -> Batch:
+    def __getitem__(self, key: int | tuple[int, int]) -> Batch:
+        epoch, index = key if isinstance(key, tuple) else (None, key)
         try:
-            encoded = self.preprocessor.encode([self.examples[index]])["image"][0]
+            image = self.preprocessor.encode([self.examples[index]])["image"][0]
         except DataError as error:
             raise WorkerDataError(str(error)) from None
-        image = torch.from_numpy(encoded)
-        if self.augment:
-            image = random_flip_and_crop(image)
-        return {"image": image, "target": self.targets[index]}
+        if self.augment_seed is not None and epoch is not None:
+            image = augment(image, self.augment_seed, epoch, index)
+        return {"image": torch.from_numpy(image), "target": self.targets[index]}
 
 
 def check_header(example: Example) -> None:
@@ -76,18 +84,6 @@ def check_header(example: Example) -> None:
             pass
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise DataError(example.source, f"cannot decode image ({error})") from None
-
-
-def random_flip_and_crop(image: torch.Tensor) -> torch.Tensor:
-    """A horizontal flip half of the time, then a crop shifted by up to CROP_PADDING pixels."""
-    if torch.rand(()) < 0.5:
-        image = image.flip(1)
-    height, width, _ = image.shape
-    padded = torch.nn.functional.pad(
-        image.permute(2, 0, 1), (CROP_PADDING,) * 4, mode="reflect"
-    ).permute(1, 2, 0)
-    top, left = torch.randint(0, 2 * CROP_PADDING + 1, (2,)).tolist()
-    return padded[top : top + height, left : left + width]
 {%- else %}
 
 
@@ -111,9 +107,10 @@ class ArrayDataset(Dataset):
 
 {% if cookiecutter.task == "image" -%}
 def make_dataset(
-    examples: list[Example], preprocessor: Preprocessor, augment: bool = False
+    examples: list[Example], preprocessor: Preprocessor, augment_seed: int | None = None
 ) -> Dataset:
-    return ImageDataset(examples, preprocessor, augment)
+    """`augment_seed`: augment the training items (keyed by (epoch, index)) from this seed."""
+    return ImageDataset(examples, preprocessor, augment_seed)
 {%- else -%}
 def make_dataset(examples: list[Example], preprocessor: Preprocessor) -> Dataset:
     return ArrayDataset(examples, preprocessor)
@@ -121,7 +118,12 @@ def make_dataset(examples: list[Example], preprocessor: Preprocessor) -> Dataset
 
 
 class ResumableSampler(DistributedSampler):
+{%- if cookiecutter.task == "image" %}
+    """This process's share of a seeded per-epoch shuffle, able to start part-way in, as
+    (epoch, index) pairs: the dataset draws each example's augmentation from them."""
+{%- else %}
     """This process's share of a seeded per-epoch shuffle, able to start part-way in."""
+{%- endif %}
 
     def __init__(self, dataset: Dataset, env: Environment, seed: int, batch_size: int) -> None:
         super().__init__(
@@ -133,9 +135,16 @@ class ResumableSampler(DistributedSampler):
     def start(self, epoch: int, batches_done: int = 0) -> None:
         self.set_epoch(epoch)
         self.skip = batches_done * self.batch_size
+{%- if cookiecutter.task == "image" %}
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        indices = itertools.islice(super().__iter__(), self.skip, None)
+        return ((self.epoch, index) for index in indices)
+{%- else %}
 
     def __iter__(self) -> Iterator[int]:
         return itertools.islice(super().__iter__(), self.skip, None)
+{%- endif %}
 
     def __len__(self) -> int:
         return super().__len__() - self.skip
