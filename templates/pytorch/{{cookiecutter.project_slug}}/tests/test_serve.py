@@ -3,11 +3,15 @@
 {% if cookiecutter.task == "image" -%}
 import base64
 import io
+import json
+import socket
 import struct
 import threading
 import time
 import zlib
 {%- else -%}
+import json
+import socket
 import threading
 import time
 {%- endif %}
@@ -17,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 {%- if cookiecutter.task == "image" %}
 from PIL import Image
@@ -25,9 +30,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package_name }} import serve
 from {{ cookiecutter.package_name }}.config import Config
-from {{ cookiecutter.package_name }}.data import load_split
 from {{ cookiecutter.package_name }}.serve import ServeOptions, create_app
 from {{ cookiecutter.package_name }}.serving.limits import MAX_BODY_BYTES, MAX_INSTANCES
+from {{ cookiecutter.package_name }}.serving.loadtest import run_load, sample_instances
 
 
 @pytest.fixture(scope="module")
@@ -37,21 +42,7 @@ def client(export_dir: Path) -> Iterator[TestClient]:
 
 
 def valid_instances(config: Config, count: int) -> list[Any]:
-    examples = load_split(config.data, "val")[:count]
-{%- if cookiecutter.task == "image" %}
-    return [{"image": base64.b64encode(e.image.read_bytes()).decode()} for e in examples]
-{%- elif cookiecutter.task == "text" %}
-    return [{"text": e.text} for e in examples]
-{%- else %}
-
-    def value(text: str) -> Any:
-        try:
-            return float(text)
-        except ValueError:
-            return text
-
-    return [{name: value(text) for name, text in e.features.items()} for e in examples]
-{%- endif %}
+    return sample_instances(config.data, count)
 
 
 def metric_samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -260,3 +251,29 @@ def test_a_non_finite_model_output_is_a_500(
         response = client.post("/predict", json={"instances": valid_instances(tiny_config, 1)})
     assert response.status_code == 500
     assert "not finite" in response.json()["detail"]
+
+
+@pytest.fixture
+def live_server(export_dir: Path) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(export_dir), host="127.0.0.1", port=port, log_level="error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "server did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join()
+
+
+def test_load_test_reports_a_bounded_run(live_server: str, tiny_config: Config) -> None:
+    bodies = [json.dumps({"instances": [i]}).encode() for i in valid_instances(tiny_config, 4)]
+    result = run_load(live_server, bodies, requests=48, concurrency=8)
+    assert result.errors == 0
+    assert result.requests_per_second > 0 and result.p50_ms <= result.p99_ms
+    assert result.memory_after_mb > 0
