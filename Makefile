@@ -4,7 +4,7 @@ FRAMEWORK ?= pytorch
 TASK ?= image
 DEMO ?= build/demo
 
-.PHONY: demo test sync bench bench-update bench-train
+.PHONY: demo test sync bench bench-update bench-train bench-serve
 
 $(VENV)/bin/dlstart: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,6 @@ bench-train: $(VENV)/bin/dlstart  ## samples/s of the generated $(FRAMEWORK) ima
 	python=$$($(VENV)/bin/python -c 'from tests.harness import framework_env; print(framework_env("$(FRAMEWORK)").python)') \
 	&& $$python -m pip install --quiet 'cookiecutter>=2.6,<3' \
 	&& $$python bench/train_throughput.py --framework $(FRAMEWORK)
+
+bench-serve: $(VENV)/bin/dlstart  ## req/s, p50/p99 and memory of each framework's image server, batching on vs off
+	$(VENV)/bin/python bench/serve_load.py $(ARGS)
