@@ -82,7 +82,8 @@ def test_sigterm_lets_a_request_in_flight_finish(exported: tuple[Project, Path])
         output = stop(server)
     assert answers and answers[0][0] == 200, (answers, output)
     assert len(answers[0][1]["predictions"]) == 1
-    assert code == 0, output
+    # uvicorn re-raises SIGTERM once shut down, so the exit is by the signal, after a clean stop.
+    assert code == -signal.SIGTERM and "Application shutdown complete" in output, output
 
 
 def _get(url: str) -> str:
