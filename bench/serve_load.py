@@ -39,7 +39,7 @@ from tests.harness import (  # noqa: E402
 
 FRAMEWORKS = ("pytorch", "tensorflow", "jax")
 CONCURRENCY = (1, 8, 32)
-MODEL = ("data.image_size=64", "model.widths=[16,32]")
+MODEL = ("data.image_size=32", "model.widths=[32,64,128]")  # the default model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

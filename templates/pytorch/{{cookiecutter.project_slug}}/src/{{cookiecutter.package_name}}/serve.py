@@ -58,13 +58,19 @@ from {{ cookiecutter.package_name }}.serving.metrics import ServerMetrics
 access_log = logging.getLogger("{{ cookiecutter.package_name }}.access")
 
 
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may run on
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     max_batch_size: int = 32
     max_wait: float = 0.005
     queue_size: int = 256
     deadline: float = 10.0
-    threads: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
+    threads: int = field(default_factory=_usable_cores)
     unknown_categories: Literal["reject", "oov"] = "reject"
 
 
