@@ -56,6 +56,7 @@ from {{ cookiecutter.package_name }}.serving.limits import Rejected, instances_o
 from {{ cookiecutter.package_name }}.serving.metrics import ServerMetrics
 
 access_log = logging.getLogger("{{ cookiecutter.package_name }}.access")
+KNOWN_PATHS = {"/health", "/ready", "/metrics", "/predict"}  # metric labels; others: "other"
 
 
 def _usable_cores() -> int:
@@ -176,9 +177,6 @@ def create_app(model_dir: Path, options: ServeOptions | None = None) -> FastAPI:
         return {"predictions": preprocessor.describe_outputs(outputs)}
 
     return app
-
-
-KNOWN_PATHS = {"/health", "/ready", "/metrics", "/predict"}
 
 
 def _prepare(
