@@ -34,10 +34,13 @@ from {{ cookiecutter.package_name }}.serve import ServeOptions, create_app
 from {{ cookiecutter.package_name }}.serving.limits import MAX_BODY_BYTES, MAX_INSTANCES
 from {{ cookiecutter.package_name }}.serving.loadtest import run_load, sample_instances
 
+# Batches of up to 8: the warm-up compiles fewer batch sizes (JAX) for each app made here.
+OPTIONS = ServeOptions(max_batch_size=8)
+
 
 @pytest.fixture(scope="module")
 def client(export_dir: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(export_dir)) as client:
+    with TestClient(create_app(export_dir, OPTIONS)) as client:
         yield client
 
 
@@ -183,13 +186,14 @@ def test_unknown_categories_are_rejected_unless_mapped_to_oov(
     response = client.post("/predict", json=body)
     assert response.status_code == 422
     assert column in response.json()["detail"] and "unknown category" in response.json()["detail"]
-    with TestClient(create_app(export_dir, ServeOptions(unknown_categories="oov"))) as oov:
+    options = ServeOptions(max_batch_size=8, unknown_categories="oov")
+    with TestClient(create_app(export_dir, options)) as oov:
         assert oov.post("/predict", json=body).status_code == 200
 {%- endif %}
 
 
 def test_metrics_count_requests_by_status(export_dir: Path, tiny_config: Config) -> None:
-    with TestClient(create_app(export_dir)) as client:
+    with TestClient(create_app(export_dir, OPTIONS)) as client:
         for _ in range(3):
             client.post("/predict", json={"instances": valid_instances(tiny_config, 2)})
         client.post("/predict", json={"instances": []})
@@ -203,7 +207,7 @@ def test_metrics_count_requests_by_status(export_dir: Path, tiny_config: Config)
 
 def test_concurrent_requests_share_model_calls(export_dir: Path, tiny_config: Config) -> None:
     instances = valid_instances(tiny_config, 1)
-    options = ServeOptions(max_batch_size=32, max_wait=0.2)
+    options = ServeOptions(max_batch_size=8, max_wait=0.2)
     with TestClient(create_app(export_dir, options)) as client:
         responses = concurrently(8, lambda: client.post("/predict", json={"instances": instances}))
         samples = metric_samples(client)
@@ -247,7 +251,7 @@ def test_a_non_finite_model_output_is_a_500(
         return lambda inputs: predict(inputs) * np.nan
 
     monkeypatch.setattr(serve, "load_predictor", nan_predictor)
-    with TestClient(create_app(export_dir)) as client:
+    with TestClient(create_app(export_dir, OPTIONS)) as client:
         response = client.post("/predict", json={"instances": valid_instances(tiny_config, 1)})
     assert response.status_code == 500
     assert "not finite" in response.json()["detail"]
@@ -258,7 +262,8 @@ def live_server(export_dir: Path) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(export_dir), host="127.0.0.1", port=port, log_level="error")
+    app = create_app(export_dir, OPTIONS)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run)
     thread.start()
