@@ -26,6 +26,14 @@ def load_predictor(export_dir: Path) -> Callable[[dict[str, np.ndarray]], np.nda
     call = jax.jit(exported.call)  # compiled once per batch size
 
     def predict(inputs: dict[str, np.ndarray]) -> np.ndarray:
-        return np.asarray(call(inputs))
+        # Padded to a power of two: a server's varying batch sizes compile a few programs only.
+        count = len(next(iter(inputs.values())))
+        padded = 1 << (count - 1).bit_length()
+        padded_inputs = {
+            name: np.pad(a, [(0, padded - count)] + [(0, 0)] * (a.ndim - 1))
+            for name, a in inputs.items()
+        }
+        outputs = call(padded_inputs)
+        return np.asarray(outputs)[:count]
 
     return predict

@@ -20,12 +20,20 @@ ONNX_TYPES = {"tensor(float)": np.float32, "tensor(int32)": np.int32, "tensor(in
 Predictor = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
-def load_predictor(export_dir: Path) -> Predictor:
-    """A function from encoded inputs (as `Preprocessor.encode` makes them) to model outputs."""
+def load_predictor(export_dir: Path, threads: int | None = None) -> Predictor:
+    """A function from encoded inputs (as `Preprocessor.encode` makes them) to model outputs.
+
+    `threads` caps ONNX Runtime's CPU threads (default: all cores), so a server does not
+    oversubscribe them.
+    """
     path = export_dir / ONNX_FILE
     if not path.is_file():
         raise UserError(f"{path} not found: run `python -m {{ cookiecutter.package_name }}.export` first")
-    session = ort.InferenceSession(path, providers=ort.get_available_providers())
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(path, options, providers=ort.get_available_providers())
     inputs = {i.name: ONNX_TYPES[i.type] for i in session.get_inputs()}
 
     def predict(batch: dict[str, np.ndarray]) -> np.ndarray:

@@ -6,6 +6,7 @@ version is loaded.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,8 +31,18 @@ def saved_model_dir(export_dir: Path) -> Path:
     return max(versions, key=lambda p: int(p.name))
 
 
-def load_predictor(export_dir: Path) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """A function from named input arrays (a batch) to the model's outputs."""
+def load_predictor(
+    export_dir: Path, threads: int | None = None
+) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """A function from named input arrays (a batch) to the model's outputs.
+
+    `threads` caps TensorFlow's CPU threads (default: all cores), so a server does not
+    oversubscribe them; it takes effect only before TensorFlow first runs in this process.
+    """
+    if threads is not None:
+        with contextlib.suppress(RuntimeError):  # already running: its thread pools are fixed
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
     loaded = tf.saved_model.load(str(saved_model_dir(export_dir)))
 
     def predict(inputs: dict[str, np.ndarray]) -> np.ndarray:
