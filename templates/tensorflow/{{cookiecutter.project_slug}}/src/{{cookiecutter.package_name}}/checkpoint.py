@@ -4,10 +4,16 @@ Each checkpoint holds the model's weights and the optimizer's state (its step co
 written every `trainer.checkpoint_every` steps and at the end; the newest
 `trainer.keep_checkpoints` are kept. A restarted run restores the newest one and carries on from
 its step. The run's `config.yaml` and `preprocessor.json` rebuild the model they belong to.
+
+A write that fails for lack of disk space removes what it had written and raises
+`DiskFullError` naming the last good checkpoint; the leftovers of a write that was killed
+(`ckpt-<step>_temp/` folders) are removed when training starts.
 """
 
 from __future__ import annotations
 
+import errno
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +28,16 @@ from {{ cookiecutter.package_name }}.model import build_model
 from {{ cookiecutter.package_name }}.runs import Run
 
 
+class DiskFullError(Exception):
+    """The disk filled up while writing a checkpoint; its partial files are removed."""
+
+    def __init__(self, path: str, last_good: str | None) -> None:
+        last_good = last_good or "none"
+        super().__init__(
+            f"disk full writing checkpoint {path}; the last good checkpoint is {last_good}"
+        )
+
+
 class Checkpoints:
     def __init__(
         self,
@@ -33,6 +49,8 @@ class Checkpoints:
     ) -> None:
         # Every worker takes part in saving; only the chief writes into the run directory.
         target = directory if writer else Path(tempfile.mkdtemp(prefix="checkpoints-"))
+        self._directory = target
+        _remove_partial(target, "*")
         self._checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
         self._manager = tf.train.CheckpointManager(
             self._checkpoint, str(target), max_to_keep=keep, checkpoint_name="ckpt"
@@ -46,7 +64,30 @@ class Checkpoints:
         return latest
 
     def save(self, step: int) -> str:
-        return self._manager.save(checkpoint_number=step)
+        last_good = self._manager.latest_checkpoint
+        try:
+            return self._manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:
+            if not _is_disk_full(error):
+                raise
+            _remove_partial(self._directory, str(step), written=True)
+            raise DiskFullError(str(self._directory / f"ckpt-{step}"), last_good) from error
+
+
+def _is_disk_full(error: Exception) -> bool:
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return isinstance(error, tf.errors.ResourceExhaustedError) or "No space left" in str(error)
+
+
+def _remove_partial(directory: Path, step: str, written: bool = False) -> None:
+    """Remove the temporary folders of interrupted writes of `ckpt-<step>` (`*`: any step), and
+    with `written` its files too (a write that failed, so the index does not list them)."""
+    for path in directory.glob(f"ckpt-{step}_temp*"):
+        shutil.rmtree(path, ignore_errors=True)
+    if written:
+        for path in directory.glob(f"ckpt-{step}.*"):
+            path.unlink(missing_ok=True)
 
 
 def resolve(path: Path) -> str:
