@@ -24,7 +24,7 @@ import math
 
 import keras
 {%- if cookiecutter.task == "image" %}
-from keras import layers
+from keras import layers, ops
 {%- elif cookiecutter.task == "text" %}
 from keras import layers, ops
 {%- endif %}
@@ -62,10 +62,43 @@ def conv(
     )(x)
 
 
-def batch_norm(name: str) -> layers.BatchNormalization:
-    return layers.BatchNormalization(
+def batch_norm(name: str) -> BatchNorm:
+    return BatchNorm(
         momentum=1.0 - recipe.BATCH_NORM_MOMENTUM, epsilon=recipe.BATCH_NORM_EPSILON, name=name
     )
+
+
+@keras.saving.register_keras_serializable(package="{{ cookiecutter.package_name }}")
+class BatchNorm(layers.BatchNormalization):
+    """Keras' batch norm with PyTorch's running statistics: they take the unbiased batch
+    variance, and the batch of the n-th training step (0 for the first) weighs
+    max(BATCH_NORM_MOMENTUM, 1 / (n + 1)) in them (`recipe.batch_norm_momentum`): an even
+    average over the first steps, so a short run's statistics are its own."""
+
+    def build(self, input_shape) -> None:
+        super().build(input_shape)
+        self.batches = self.add_weight(
+            shape=(), initializer="zeros", dtype="float32", trainable=False, name="batches"
+        )
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        mean, variance = ops.moments(x, axes=self._reduction_axes)
+        count = ops.cast(ops.size(x) // ops.shape(x)[-1], x.dtype)
+        unbiased = variance * count / ops.maximum(count - 1.0, 1.0)
+        weight = ops.maximum(1.0 - self.momentum, 1.0 / (self.batches + 1.0))
+        weight = ops.cast(weight, x.dtype)
+        self.moving_mean.assign(self.moving_mean + (mean - self.moving_mean) * weight)
+        self.moving_variance.assign(
+            self.moving_variance + (unbiased - self.moving_variance) * weight
+        )
+        self.batches.assign_add(1.0)
+        # (x - mean) * scale, not Keras' x * scale - mean * scale, which loses precision to
+        # cancellation when the mean is large next to the spread
+        scale = self.gamma * ops.rsqrt(variance + self.epsilon)
+        return ops.cast((x - mean) * scale + self.beta, self.compute_dtype)
 
 
 {%- endif %}
@@ -116,12 +149,16 @@ class TokenAndPositionEmbedding(layers.Layer):
         super().__init__(**kwargs)
         self.vocab_size, self.max_length, self.dim = vocab_size, max_length, dim
         self.tokens = layers.Embedding(
-            vocab_size, dim, embeddings_initializer=PaddedNormal(stddev=recipe.EMBEDDING_STD)
+            vocab_size,
+            dim,
+            embeddings_initializer=PaddedNormal(stddev=recipe.EMBEDDING_STD),
+            name="tokens",
         )
         self.positions = layers.Embedding(
             max_length,
             dim,
             embeddings_initializer=keras.initializers.RandomNormal(stddev=recipe.EMBEDDING_STD),
+            name="positions",
         )
 
     def build(self, input_shape) -> None:

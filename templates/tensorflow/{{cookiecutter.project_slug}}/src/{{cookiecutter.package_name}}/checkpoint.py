@@ -1,9 +1,9 @@
 """Training state on disk: `runs/<run>/checkpoints/ckpt-<step>` (TensorFlow checkpoints).
 
-Each checkpoint holds the model's weights and the optimizer's state (its step counter included),
-written every `trainer.checkpoint_every` steps and at the end; the newest
-`trainer.keep_checkpoints` are kept. A restarted run restores the newest one and carries on from
-its step. The run's `config.yaml` and `preprocessor.json` rebuild the model they belong to.
+Each checkpoint holds the model's weights, the optimizer's state (its step counter included) and
+the dropout layers' random states, written every `trainer.checkpoint_every` steps and at the end;
+the newest `trainer.keep_checkpoints` are kept. A restarted run restores the newest one and
+carries on from its step. The run's `config.yaml` and `preprocessor.json` rebuild the model they belong to.
 
 A write that fails for lack of disk space removes what it had written and raises
 `DiskFullError` naming the last good checkpoint; the leftovers of a write that was killed
@@ -51,7 +51,12 @@ class Checkpoints:
         target = directory if writer else Path(tempfile.mkdtemp(prefix="checkpoints-"))
         self._directory = target
         _remove_partial(target, "*")
-        self._checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        # The dropout layers' random states too (tf.train.Checkpoint does not reach them through
+        # the model): a resumed run draws the masks an uninterrupted one would have.
+        random_states = [v for v in model.variables if v.name == "seed_generator_state"]
+        self._checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=optimizer, random_states=random_states
+        )
         self._manager = tf.train.CheckpointManager(
             self._checkpoint, str(target), max_to_keep=keep, checkpoint_name="ckpt"
         )

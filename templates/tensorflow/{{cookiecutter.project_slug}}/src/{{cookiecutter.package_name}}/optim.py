@@ -34,7 +34,7 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         # 0.5 * (1 + cos(pi * progress)) written as sin^2 of the remaining fraction: exact in
         # float32 to 1e-7 relative even as the rate approaches 0
         decay_steps = max(1, self.total_steps - self.warmup)
-        remaining = ops.clip((self.total_steps - step) / decay_steps, 0.0, 1.0)
+        remaining = ops.clip((self.warmup + decay_steps - step) / decay_steps, 0.0, 1.0)
         decaying = self.peak * ops.square(ops.sin(0.5 * math.pi * remaining))
         return ops.where(step < self.warmup, warming, decaying)
 

@@ -144,7 +144,10 @@ def make_train_steps(
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled = optimizer.scale_loss(loss)
-        return loss, tape.gradient(scaled, model.trainable_variables)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        # Dense embedding gradients: the global norm of a sparse one (tf.IndexedSlices) adds up
+        # the squares of its rows before rows of the same id are summed, so it clips wrongly.
+        return loss, [tf.convert_to_tensor(grad) for grad in grads]
 
     if config.trainer.compile and devices.can_jit_compile(strategy):
         gradients = tf.function(gradients, jit_compile=True)
@@ -199,33 +202,33 @@ class Loop:
         step: int,
     ) -> None:
         trainer = self.config.trainer
-        progress = tqdm(total=self.total_steps, initial=step, unit="step", disable=not self.chief)
-        loss_sum, steps_since_log, seconds = 0.0, 0, 0.0  # since the last log line
-        while step < self.total_steps:
-            count = self._chunk(step)
-            start = time.perf_counter()
-            loss = float(train_steps(batches, tf.constant(count)))
-            seconds += time.perf_counter() - start
-            step += count
-            progress.update(count)
-            loss_sum, steps_since_log = loss_sum + loss * count, steps_since_log + count
-            if step % self.config.log.every == 0 or step == self.total_steps:
-                record = {
-                    "loss": loss_sum / steps_since_log,
-                    "lr": self._learning_rate(step - 1),
-                    "samples_per_s": steps_since_log * self.config.data.batch_size / seconds,
-                }
-                progress.set_postfix(loss=f"{record['loss']:.4f}")
-                self._log("train", step, record)
-                loss_sum, steps_since_log, seconds = 0.0, 0, 0.0
-            if step % trainer.checkpoint_every == 0 or step == self.total_steps:
-                checkpoints.save(step)
-            if validate and (step % self.steps_per_epoch == 0 or step == self.total_steps):
-                metrics = validate()
-                if self.chief:
-                    progress.write(console.validation(step / self.steps_per_epoch, step, metrics))
-                self._log("val", step, metrics)
-        progress.close()
+        bar = tqdm(total=self.total_steps, initial=step, unit="step", disable=not self.chief)
+        with bar as progress:  # closed on errors too, so that their message starts a line
+            loss_sum, steps_since_log, seconds = 0.0, 0, 0.0  # since the last log line
+            while step < self.total_steps:
+                count = self._chunk(step)
+                start = time.perf_counter()
+                loss = float(train_steps(batches, tf.constant(count)))
+                seconds += time.perf_counter() - start
+                step += count
+                progress.update(count)
+                loss_sum, steps_since_log = loss_sum + loss * count, steps_since_log + count
+                if step % self.config.log.every == 0 or step == self.total_steps:
+                    record = {
+                        "loss": loss_sum / steps_since_log,
+                        "lr": self._learning_rate(step - 1),
+                        "samples_per_s": steps_since_log * self.config.data.batch_size / seconds,
+                    }
+                    progress.set_postfix(loss=f"{record['loss']:.4f}")
+                    self._log("train", step, record)
+                    loss_sum, steps_since_log, seconds = 0.0, 0, 0.0
+                if step % trainer.checkpoint_every == 0 or step == self.total_steps:
+                    checkpoints.save(step)
+                if validate and (step % self.steps_per_epoch == 0 or step == self.total_steps):
+                    metrics, epoch = validate(), step / self.steps_per_epoch
+                    if self.chief:
+                        progress.write(console.validation(epoch, step, metrics))
+                    self._log("val", step, metrics)
 
     def _chunk(self, step: int) -> int:
         """Steps to the next event, at most trainer.steps_per_execution."""
