@@ -16,14 +16,14 @@ from types import ModuleType
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import protocol  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import numpy as np
+import protocol
+import tensorflow as tf
 
 Arrays = protocol.Arrays
 
-# Keras layer name -> canonical (PyTorch) module name, per task
+# Keras layer path -> canonical (PyTorch) module name; tabular's MLP layers are numbered apart
 LAYER_NAMES = {
     "image": [
         (r"stem_conv", "stem.0"),
@@ -43,11 +43,7 @@ LAYER_NAMES = {
         (r"norm", "norm"),
         (r"head", "head"),
     ],
-    "tabular": [
-        (r"embedding(\d+)", r"embeddings.\1"),
-        (r"hidden(\d+)", lambda m: f"mlp.{3 * int(m[1])}"),
-        (r"head", None),  # mlp.<3 * hidden layers>, set per model
-    ],
+    "tabular": [(r"embedding(\d+)", r"embeddings.\1")],
 }
 VARIABLE_NAMES = {
     "kernel": "weight",
@@ -69,34 +65,35 @@ def project_module(name: str) -> ModuleType:
 def sublayers(layer: keras.Layer, prefix: str = ""):
     """(path, layer) of every layer holding variables, nested layers as `outer/inner`."""
     path = f"{prefix}{layer.name}"
-    children = [child for child in layer._layers if child.variables] if layer._layers else []
+    children = [child for child in getattr(layer, "_layers", []) if child.variables]
     if not children:
         yield path, layer
     for child in children:
         yield from sublayers(child, f"{path}/")
 
 
+def canonical_prefix(task: str, path: str, hidden_layers: int) -> str | None:
+    if task == "tabular":  # mlp = [Linear, ReLU, Dropout] per hidden layer, then the head
+        if match := re.fullmatch(r"hidden(\d+)", path):
+            return f"mlp.{3 * int(match[1])}"
+        if path == "head":
+            return f"mlp.{3 * hidden_layers}"
+    for pattern, replacement in LAYER_NAMES[task]:
+        if match := re.fullmatch(pattern, path):
+            return match.expand(replacement)
+    return None
+
+
 def canonical_variables(model: keras.Model, task: str) -> dict[str, keras.Variable]:
     """{canonical name: Keras variable} of every weight the canonical state_dict holds."""
-    rules = LAYER_NAMES[task]
-    heads = sum(1 for layer in model.layers if re.fullmatch(r"hidden\d+", layer.name))
+    hidden_layers = sum(1 for layer in model.layers if re.fullmatch(r"hidden\d+", layer.name))
     found = {}
     for layer in model.layers:
         for path, sublayer in sublayers(layer):
-            for pattern, replacement in rules:
-                match = re.fullmatch(pattern, path)
-                if match is None:
-                    continue
-                if replacement is None:
-                    prefix = f"mlp.{3 * heads}"
-                elif callable(replacement):
-                    prefix = replacement(match)
-                else:
-                    prefix = match.expand(replacement)
-                for variable in sublayer.variables:
-                    if variable.name in VARIABLE_NAMES:
-                        found[f"{prefix}.{VARIABLE_NAMES[variable.name]}"] = variable
-                break
+            prefix = canonical_prefix(task, path, hidden_layers)
+            for variable in sublayer.variables if prefix else []:
+                if variable.name in VARIABLE_NAMES:
+                    found[f"{prefix}.{VARIABLE_NAMES[variable.name]}"] = variable
     return found
 
 
@@ -167,7 +164,8 @@ class TensorFlowProbe:
         config, preprocessor, model = self._build(task, [*fixed, *overrides])
         variables = canonical_variables(model, task)
         if set(weights) != set(variables):
-            raise SystemExit(f"weights do not match the model: {sorted(set(weights) ^ set(variables))}")
+            mismatched = sorted(set(weights) ^ set(variables))
+            raise SystemExit(f"weights do not match the model: {mismatched}")
         for name, variable in variables.items():
             variable.assign(from_canonical(weights[name], variable).astype(variable.dtype))
         strategy = tf.distribute.get_strategy()
@@ -176,12 +174,13 @@ class TensorFlowProbe:
         train_steps = self.train_module.make_train_steps(
             model, optimizer, strategy, config, preprocessor.objective
         )
-        dtypes = {name: dtype for name, (_, dtype) in preprocessor.input_spec.items()}
-        stacked = (
-            {name: np.stack([b[name] for b in batches[:steps]]).astype(dtypes[name]) for name in dtypes},
-            np.stack([b["target"] for b in batches[:steps]]),
-        )
-        iterator = iter(tf.data.Dataset.from_tensor_slices(stacked))
+        batches = batches[:steps]
+        inputs = {
+            name: np.stack([batch[name] for batch in batches]).astype(dtype)
+            for name, (_, dtype) in preprocessor.input_spec.items()
+        }
+        targets = np.stack([batch["target"] for batch in batches])
+        iterator = iter(tf.data.Dataset.from_tensor_slices((inputs, targets)))
         losses, lrs = [], []
         for _ in range(steps):
             lrs.append(float(optimizer.learning_rate))

@@ -48,14 +48,16 @@ def torch_uniform(fan_in: int) -> keras.initializers.Initializer:
 def conv(
     x: keras.KerasTensor, filters: int, kernel_size: int, strides: int, name: str
 ) -> keras.KerasTensor:
-    """A convolution without bias, zero-padded by kernel_size // 2 on every side."""
+    """A convolution without bias, zero-padded by kernel_size // 2 on every side (PyTorch's
+    padding=kernel_size // 2)."""
     fan_in = x.shape[-1] * kernel_size * kernel_size
-    if kernel_size > 1:
+    if strides > 1:  # "same" would pad the bottom and right only, on even sizes
         x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
     return layers.Conv2D(
         filters,
         kernel_size,
         strides=strides,
+        padding="same" if strides == 1 else "valid",
         use_bias=False,
         kernel_initializer=torch_uniform(fan_in),
         name=name,

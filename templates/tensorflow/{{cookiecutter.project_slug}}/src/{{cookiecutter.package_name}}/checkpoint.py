@@ -3,7 +3,8 @@
 Each checkpoint holds the model's weights, the optimizer's state (its step counter included) and
 the dropout layers' random states, written every `trainer.checkpoint_every` steps and at the end;
 the newest `trainer.keep_checkpoints` are kept. A restarted run restores the newest one and
-carries on from its step. The run's `config.yaml` and `preprocessor.json` rebuild the model they belong to.
+carries on from its step. The run's `config.yaml` and `preprocessor.json` rebuild the model they
+belong to.
 
 A write that fails for lack of disk space removes what it had written and raises
 `DiskFullError` naming the last good checkpoint; the leftovers of a write that was killed

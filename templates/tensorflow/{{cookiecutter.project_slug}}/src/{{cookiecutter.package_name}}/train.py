@@ -3,8 +3,10 @@
     python -m {{ cookiecutter.package_name }}.train [--config FILE] [key=value ...]
 
 Writes `runs/<run.name>/`: the resolved `config.yaml`, `preprocessor.json`, `checkpoints/`,
-`metrics.jsonl` and TensorBoard events. Restarting a run of the same name resumes from its newest
-checkpoint at the step it was written.
+`metrics.jsonl` and TensorBoard events. Started again with the same run name and config, training
+resumes from the newest checkpoint and sees the batches (augmentation and dropout included) it
+would have seen without the interruption; a changed config is refused (`Run.check_config`).
+Exit status: 0 done, 2 a problem with the config or the data, 1 anything else (a full disk).
 
 The loop is written out with `strategy.run` rather than `model.fit`: one loop serves every
 strategy (Keras 3's `fit` fails under MultiWorkerMirroredStrategy, keras-team/keras#20585),
@@ -71,13 +73,13 @@ def train(config: Config) -> Run:
         )
         resumed_from = checkpoints.restore_latest()
     start = int(optimizer.iterations.numpy())
+    if resumed_from:
+        say(console.resumed(start, resumed_from))
     if start >= total_steps:
         say(console.nothing_to_do(start, total_steps))
         return run
     parameters = model.count_params()
     say(console.start(parameters, devices.describe(strategy), total_steps, steps_per_epoch))
-    if resumed_from:
-        say(console.resumed(start, resumed_from))
     if not has_split(config.data, "val"):
         say(console.no_validation(config.data.path))
 
