@@ -8,7 +8,7 @@ belong to.
 
 A write that fails for lack of disk space removes what it had written and raises
 `DiskFullError` naming the last good checkpoint; the leftovers of a write that was killed
-(`ckpt-<step>_temp/` folders) are removed when training starts.
+(`ckpt-<step>_temp/` folders, `checkpoint.tmp*` files) are removed when training starts.
 """
 
 from __future__ import annotations
@@ -87,12 +87,15 @@ def _is_disk_full(error: Exception) -> bool:
 
 
 def _remove_partial(directory: Path, step: str, written: bool = False) -> None:
-    """Remove the temporary folders of interrupted writes of `ckpt-<step>` (`*`: any step), and
-    with `written` its files too (a write that failed, so the index does not list them)."""
-    for path in directory.glob(f"ckpt-{step}_temp*"):
-        shutil.rmtree(path, ignore_errors=True)
+    """Remove what interrupted writes of `ckpt-<step>` (`*`: any step) leave: temporary folders and
+    state files, and with `written` the checkpoint's own files (a write that failed)."""
+    leftovers = [*directory.glob(f"ckpt-{step}_temp*"), *directory.glob("checkpoint.tmp*")]
     if written:
-        for path in directory.glob(f"ckpt-{step}.*"):
+        leftovers += directory.glob(f"ckpt-{step}.*")
+    for path in leftovers:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
             path.unlink(missing_ok=True)
 
 
