@@ -109,7 +109,8 @@ def total_steps_of(config: Config, steps_per_epoch: int) -> int:
 
 
 def _printer(chief: bool) -> Callable[[str], None]:
-    return (lambda line: tqdm.write(line)) if chief else (lambda line: None)
+    """Console lines come from the chief alone, above its progress bar."""
+    return tqdm.write if chief else lambda line: None
 
 
 def _preprocessor(run: Run, train_examples: list[Example], config: Config) -> Preprocessor:
