@@ -97,10 +97,13 @@ class BatchNorm(layers.BatchNormalization):
             self.moving_variance + (unbiased - self.moving_variance) * weight
         )
         self.batches.assign_add(1.0)
-        # (x - mean) * scale, not Keras' x * scale - mean * scale, which loses precision to
-        # cancellation when the mean is large next to the spread
+        # (x - mean) * scale rather than Keras' x * scale - mean * scale (cancellation), with
+        # the statistics broadcast per example first, so that their gradients are summed in two
+        # stages too (see `_moments`)
         scale = self.gamma * ops.rsqrt(variance + self.epsilon)
-        return ops.cast((x - mean) * scale + self.beta, self.compute_dtype)
+        per_example = (ops.shape(x)[0], *[1] * (len(x.shape) - 2), x.shape[-1])
+        mean, scale, beta = (ops.broadcast_to(v, per_example) for v in (mean, scale, self.beta))
+        return ops.cast((x - mean) * scale + beta, self.compute_dtype)
 
 
 def _moments(x):
