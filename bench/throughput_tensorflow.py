@@ -72,7 +72,7 @@ def _measure(modules: dict[str, ModuleType], project: Path, args: argparse.Names
         config = config_module.load_config(overrides=_overrides(project, args, f"r{repeat}"))
         run = train.train(config)
         windows = [r for r in run.read_metrics() if r["split"] == "train"][1:]
-        seconds = sum(args.warmup * args.batch_size / w["samples_per_sec"] for w in windows)
+        seconds = sum(args.warmup * args.batch_size / w["samples_per_s"] for w in windows)
         project_rates.append(args.steps * args.batch_size / seconds)
         baseline_rates.append(_baseline(modules, config, args))
     augmented = [*_overrides(project, args, "r0"), "data.augment=true"]  # the project's default

@@ -1,13 +1,20 @@
 """Training state on disk: `runs/<run>/checkpoints/ckpt-<step>` (TensorFlow checkpoints).
 
-Each checkpoint holds the model's weights and the optimizer's state (its step counter included),
-written every `trainer.checkpoint_every` steps and at the end; the newest
-`trainer.keep_checkpoints` are kept. A restarted run restores the newest one and carries on from
-its step. The run's `config.yaml` and `preprocessor.json` rebuild the model they belong to.
+Each checkpoint holds the model's weights, the optimizer's state (its step counter included) and
+the dropout layers' random states, written every `trainer.checkpoint_every` steps and at the end;
+the newest `trainer.keep_checkpoints` are kept. A restarted run restores the newest one and
+carries on from its step. The run's `config.yaml` and `preprocessor.json` rebuild the model they
+belong to.
+
+A write that fails for lack of disk space removes what it had written and raises
+`DiskFullError` naming the last good checkpoint; the leftovers of a write that was killed
+(`ckpt-<step>_temp/` folders, `checkpoint.tmp*` files) are removed when training starts.
 """
 
 from __future__ import annotations
 
+import errno
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +29,16 @@ from {{ cookiecutter.package_name }}.model import build_model
 from {{ cookiecutter.package_name }}.runs import Run
 
 
+class DiskFullError(Exception):
+    """The disk filled up while writing a checkpoint; its partial files are removed."""
+
+    def __init__(self, path: str, last_good: str | None) -> None:
+        last_good = last_good or "none"
+        super().__init__(
+            f"disk full writing checkpoint {path}; the last good checkpoint is {last_good}"
+        )
+
+
 class Checkpoints:
     def __init__(
         self,
@@ -33,7 +50,14 @@ class Checkpoints:
     ) -> None:
         # Every worker takes part in saving; only the chief writes into the run directory.
         target = directory if writer else Path(tempfile.mkdtemp(prefix="checkpoints-"))
-        self._checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        self._directory = target
+        _remove_partial(target, "*")
+        # The dropout layers' random states too (tf.train.Checkpoint does not reach them through
+        # the model): a resumed run draws the masks an uninterrupted one would have.
+        random_states = [v for v in model.variables if v.name == "seed_generator_state"]
+        self._checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=optimizer, random_states=random_states
+        )
         self._manager = tf.train.CheckpointManager(
             self._checkpoint, str(target), max_to_keep=keep, checkpoint_name="ckpt"
         )
@@ -46,7 +70,33 @@ class Checkpoints:
         return latest
 
     def save(self, step: int) -> str:
-        return self._manager.save(checkpoint_number=step)
+        last_good = self._manager.latest_checkpoint
+        try:
+            return self._manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:
+            if not _is_disk_full(error):
+                raise
+            _remove_partial(self._directory, str(step), written=True)
+            raise DiskFullError(str(self._directory / f"ckpt-{step}"), last_good) from error
+
+
+def _is_disk_full(error: Exception) -> bool:
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return isinstance(error, tf.errors.ResourceExhaustedError) or "No space left" in str(error)
+
+
+def _remove_partial(directory: Path, step: str, written: bool = False) -> None:
+    """Remove what interrupted writes of `ckpt-<step>` (`*`: any step) leave: temporary folders and
+    state files, and with `written` the checkpoint's own files (a write that failed)."""
+    leftovers = [*directory.glob(f"ckpt-{step}_temp*"), *directory.glob("checkpoint.tmp*")]
+    if written:
+        leftovers += directory.glob(f"ckpt-{step}.*")
+    for path in leftovers:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def resolve(path: Path) -> str:

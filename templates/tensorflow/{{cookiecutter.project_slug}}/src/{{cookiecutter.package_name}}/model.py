@@ -1,23 +1,24 @@
 {%- if cookiecutter.task == "image" -%}
-"""A small residual CNN (pre-activation ResNet stages) for image classification.
+"""A small residual CNN for image classification (ResNet-style basic blocks).
 
-Inputs are RGB images in [0, 1] (see `data/image.py`); the output layer stays float32 under a
-mixed-precision policy so that logits and the loss are computed in full precision.
+Input: `image`, float32 of shape (batch, height, width, 3) in [0, 1], as the data module encodes it.
+Output: one logit per class (float32 under a mixed-precision policy).
 """
 {%- elif cookiecutter.task == "text" -%}
-"""A small Transformer encoder (pre-LayerNorm) over token ids, mean-pooled over real tokens.
+"""A small Transformer encoder for text classification.
 
-Token ids come from the tokenizer built on the training split (`data/text.py`, id 0 is padding),
-so the model has numeric inputs only and exports to LiteRT without TensorFlow-op fallbacks. The
-output layer stays float32 under a mixed-precision policy.
+Input: `tokens`, int32 of shape (batch, max_length), 0 for padding, as the data module encodes
+them. Attention and the pooling that feeds the classifier (the mean of the final token states)
+skip padding, so it never affects the prediction; an empty text pools to zeros.
+Output: one logit per class (float32 under a mixed-precision policy).
 """
 {%- else -%}
-"""An MLP (Dense, BatchNorm, ReLU, Dropout blocks) over standardised numeric features and one
-embedding per categorical column.
+"""An MLP over standardised numeric columns and embedded categorical columns.
 
-Category ids come from the vocabularies fitted on the training split (`data/tabular.py`, id 0 is
-unknown), so the model has numeric inputs only and exports to LiteRT without TensorFlow-op
-fallbacks. The output layer stays float32 under a mixed-precision policy.
+Inputs (those the data has): `numeric`, float32 of shape (batch, numeric columns), and
+`categorical`, int32 of shape (batch, categorical columns) with 0 for unknown values.
+Output: one logit per class, or one value (the standardised target) for regression (float32
+under a mixed-precision policy).
 """
 {%- endif %}
 
@@ -30,8 +31,13 @@ from keras import layers, ops
 from keras import layers
 {%- endif %}
 
+from {{ cookiecutter.package_name }} import blocks
 from {{ cookiecutter.package_name }}.config import ModelConfig
 from {{ cookiecutter.package_name }}.data import Preprocessor
+{%- if cookiecutter.task == "text" %}
+
+PAD_ID = 0
+{%- endif %}
 
 
 def build_model(config: ModelConfig, preprocessor: Preprocessor) -> keras.Model:
@@ -39,96 +45,86 @@ def build_model(config: ModelConfig, preprocessor: Preprocessor) -> keras.Model:
         name: keras.Input(shape, dtype=dtype, name=name)
         for name, (shape, dtype) in preprocessor.input_spec.items()
     }
-    features = _features(inputs, config, preprocessor)
-    outputs = layers.Dense(preprocessor.output_size, dtype="float32", name="outputs")(features)
+    outputs = _network(inputs, config, preprocessor)
     return keras.Model(inputs, outputs, name="{{ cookiecutter.task }}_model")
 {%- if cookiecutter.task == "image" %}
 
 
-def _features(inputs: dict, config: ModelConfig, preprocessor: Preprocessor) -> keras.KerasTensor:
-    x = layers.Conv2D(config.widths[0], 3, padding="same", use_bias=False)(inputs["image"])
+def _network(inputs: dict, config: ModelConfig, preprocessor: Preprocessor) -> keras.KerasTensor:
+    x = blocks.conv(inputs["image"], config.widths[0], 3, strides=1, name="stem_conv")
+    x = layers.ReLU()(blocks.batch_norm("stem_bn")(x))
+    index = 0
     for stage, width in enumerate(config.widths):
         for block in range(config.blocks_per_stage):
-            x = _residual_block(x, width, stride=2 if stage > 0 and block == 0 else 1)
-    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+            stride = 2 if stage > 0 and block == 0 else 1
+            x = _basic_block(x, width, stride, name=f"block{index}")
+            index += 1
     x = layers.GlobalAveragePooling2D()(x)
-    return layers.Dropout(config.dropout)(x)
+    x = layers.Dropout(config.dropout)(x)
+    return blocks.dense(preprocessor.output_size, x.shape[-1], name="head", dtype="float32")(x)
 
 
-def _residual_block(x: keras.KerasTensor, width: int, stride: int) -> keras.KerasTensor:
+def _basic_block(x: keras.KerasTensor, width: int, stride: int, name: str) -> keras.KerasTensor:
     shortcut = x
-    x = layers.Activation("relu")(layers.BatchNormalization()(x))
-    if stride != 1 or shortcut.shape[-1] != width:
-        shortcut = layers.Conv2D(width, 1, strides=stride, use_bias=False)(x)
-    x = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False)(x)
-    x = layers.Activation("relu")(layers.BatchNormalization()(x))
-    x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
-    return layers.Add()([x, shortcut])
+    if stride != 1 or x.shape[-1] != width:
+        shortcut = blocks.conv(x, width, 1, strides=stride, name=f"{name}_shortcut_conv")
+        shortcut = blocks.batch_norm(f"{name}_shortcut_bn")(shortcut)
+    y = blocks.conv(x, width, 3, strides=stride, name=f"{name}_conv1")
+    y = layers.ReLU()(blocks.batch_norm(f"{name}_bn1")(y))
+    y = blocks.batch_norm(f"{name}_bn2")(blocks.conv(y, width, 3, strides=1, name=f"{name}_conv2"))
+    return layers.ReLU()(layers.Add()([y, shortcut]))
 {%- elif cookiecutter.task == "text" %}
 
 
-@keras.saving.register_keras_serializable(package="{{ cookiecutter.package_name }}")
-class TokenAndPositionEmbedding(layers.Layer):
-    """Token embeddings plus learned position embeddings."""
-
-    def __init__(self, vocab_size: int, max_length: int, dim: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.vocab_size, self.max_length, self.dim = vocab_size, max_length, dim
-        self.tokens = layers.Embedding(vocab_size, dim)
-        self.positions = layers.Embedding(max_length, dim)
-
-    def call(self, token_ids):
-        positions = ops.arange(ops.shape(token_ids)[-1])
-        return self.tokens(token_ids) + self.positions(positions)
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "vocab_size": self.vocab_size,
-            "max_length": self.max_length,
-            "dim": self.dim,
-        }
-
-
-def _features(inputs: dict, config: ModelConfig, preprocessor: Preprocessor) -> keras.KerasTensor:
-    token_ids = inputs["tokens"]
-    is_token = ops.not_equal(token_ids, 0)
-    x = TokenAndPositionEmbedding(preprocessor.vocab_size, preprocessor.max_length, config.dim)(
-        token_ids
-    )
+def _network(inputs: dict, config: ModelConfig, preprocessor: Preprocessor) -> keras.KerasTensor:
+    tokens = inputs["tokens"]
+    real = ops.not_equal(tokens, PAD_ID)
+    # an all-padding row attends to everything rather than to nothing
+    keep = ops.logical_or(real, ops.logical_not(ops.any(real, axis=1, keepdims=True)))
+    x = blocks.TokenAndPositionEmbedding(
+        preprocessor.vocab_size, preprocessor.max_length, config.dim, name="embedding"
+    )(tokens)
     x = layers.Dropout(config.dropout)(x)
-    attention_mask = ops.expand_dims(is_token, 1)
-    for _ in range(config.layers):
-        x = _encoder_block(x, attention_mask, config)
-    x = layers.LayerNormalization()(x)
-    weights = ops.expand_dims(ops.cast(is_token, x.dtype), -1)
-    pooled = ops.sum(x * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
-    return layers.Dropout(config.dropout)(pooled)
+    for index in range(config.layers):
+        x = _encoder_block(x, keep, config, name=f"block{index}")
+    weights = ops.expand_dims(ops.cast(real, x.dtype), -1)
+    x = blocks.layer_norm("norm")(x) * weights
+    pooled = ops.sum(x, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+    return blocks.dense(preprocessor.output_size, config.dim, name="head", dtype="float32")(pooled)
 
 
 def _encoder_block(
-    x: keras.KerasTensor, attention_mask: keras.KerasTensor, config: ModelConfig
+    x: keras.KerasTensor, keep: keras.KerasTensor, config: ModelConfig, name: str
 ) -> keras.KerasTensor:
-    normed = layers.LayerNormalization()(x)
-    attended = layers.MultiHeadAttention(
-        config.heads, config.dim // config.heads, dropout=config.dropout
-    )(normed, normed, attention_mask=attention_mask)
-    x = x + layers.Dropout(config.dropout)(attended)
-    # ReLU rather than exact GELU: tf2onnx turns exact GELU into an Erfc node ONNX lacks.
-    hidden = layers.Dense(config.mlp_dim, activation="relu")(layers.LayerNormalization()(x))
-    return x + layers.Dropout(config.dropout)(layers.Dense(config.dim)(hidden))
+    """Pre-norm Transformer encoder layer: attention then MLP, each with a residual."""
+    attention = blocks.SelfAttention(config.dim, config.heads, config.dropout, name=f"{name}_attn")
+    x = x + attention(blocks.layer_norm(f"{name}_norm1")(x), keep)
+    hidden = blocks.dense(config.mlp_dim, config.dim, name=f"{name}_mlp1")(
+        blocks.layer_norm(f"{name}_norm2")(x)
+    )
+    hidden = blocks.dense(config.dim, config.mlp_dim, name=f"{name}_mlp2")(blocks.gelu(hidden))
+    return x + layers.Dropout(config.dropout)(hidden)
 {%- else %}
 
 
-def _features(inputs: dict, config: ModelConfig, preprocessor: Preprocessor) -> keras.KerasTensor:
-    parts = [inputs["numeric"]] if "numeric" in inputs else []
+def _network(inputs: dict, config: ModelConfig, preprocessor: Preprocessor) -> keras.KerasTensor:
+    features = [inputs["numeric"]] if "numeric" in inputs else []
     for column, cardinality in enumerate(preprocessor.cardinalities):
-        category_ids = inputs["categorical"][:, column]
-        parts.append(layers.Embedding(cardinality, config.embedding_dim)(category_ids))
-    x = layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
-    for width in config.hidden:
-        x = layers.Dense(width, use_bias=False)(x)
-        x = layers.Activation("relu")(layers.BatchNormalization()(x))
+        embedding = layers.Embedding(
+            cardinality,
+            config.embedding_dim,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+            name=f"embedding{column}",
+        )
+        features.append(embedding(inputs["categorical"][:, column]))
+    x = layers.Concatenate()(features) if len(features) > 1 else features[0]
+    for index, width in enumerate(config.hidden):
+        x = _he_dense(width, name=f"hidden{index}", activation="relu")(x)
         x = layers.Dropout(config.dropout)(x)
-    return x
+    return _he_dense(preprocessor.output_size, name="head", dtype="float32")(x)
+
+
+def _he_dense(units: int, name: str, **kwargs) -> layers.Dense:
+    """He initialisation suits ReLU: faster to learn."""
+    return layers.Dense(units, kernel_initializer=blocks.he_normal(), name=name, **kwargs)
 {%- endif %}

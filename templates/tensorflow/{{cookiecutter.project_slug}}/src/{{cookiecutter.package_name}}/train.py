@@ -3,8 +3,10 @@
     python -m {{ cookiecutter.package_name }}.train [--config FILE] [key=value ...]
 
 Writes `runs/<run.name>/`: the resolved `config.yaml`, `preprocessor.json`, `checkpoints/`,
-`metrics.jsonl` and TensorBoard events. Restarting a run of the same name resumes from its newest
-checkpoint at the step it was written.
+`metrics.jsonl` and TensorBoard events. Started again with the same run name and config, training
+resumes from the newest checkpoint and sees the batches (augmentation and dropout included) it
+would have seen without the interruption; a changed config is refused (`Run.check_config`).
+Exit status: 0 done, 2 a problem with the config or the data, 1 anything else (a full disk).
 
 The loop is written out with `strategy.run` rather than `model.fit`: one loop serves every
 strategy (Keras 3's `fit` fails under MultiWorkerMirroredStrategy, keras-team/keras#20585),
@@ -15,6 +17,7 @@ TensorFlow to keep Python out of the hot path.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -22,14 +25,9 @@ import keras
 import tensorflow as tf
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import devices
-from {{ cookiecutter.package_name }}.checkpoint import Checkpoints
-from {{ cookiecutter.package_name }}.config import (
-    Config,
-    OptimConfig,
-    add_config_arguments,
-    config_from_args,
-)
+from {{ cookiecutter.package_name }} import console, devices, recipe
+from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFullError
+from {{ cookiecutter.package_name }}.config import Config, add_config_arguments, config_from_args
 from {{ cookiecutter.package_name }}.data import (
     PREPROCESSOR_FILE,
     Example,
@@ -41,12 +39,12 @@ from {{ cookiecutter.package_name }}.data import (
 from {{ cookiecutter.package_name }}.errors import UserError, exit_on_user_error
 from {{ cookiecutter.package_name }}.evaluate import make_predictor, split_metrics
 from {{ cookiecutter.package_name }}.model import build_model
+from {{ cookiecutter.package_name }}.optim import build_optimizer
 from {{ cookiecutter.package_name }}.runs import Run
-
-NO_WEIGHT_DECAY = ["bias", "gamma", "beta"]
 
 
 def train(config: Config) -> Run:
+    began = time.perf_counter()
     strategy = devices.select_strategy(config.trainer)
     devices.set_precision(config.trainer.precision)
     keras.utils.set_random_seed(config.seed)
@@ -56,6 +54,8 @@ def train(config: Config) -> Run:
             f"{strategy.num_replicas_in_sync} replicas"
         )
     run, chief = Run.of(config), devices.is_chief(strategy)
+    run.check_config(config)
+    say = _printer(chief)
     train_examples = load_split(config.data, "train")
     preprocessor = _preprocessor(run, train_examples, config)
     if chief:
@@ -63,9 +63,7 @@ def train(config: Config) -> Run:
         preprocessor.save(run.root / PREPROCESSOR_FILE)
 
     steps_per_epoch = max(len(train_examples) // config.data.batch_size, 1)
-    total_steps = config.trainer.max_steps
-    if total_steps < 0:
-        total_steps = config.trainer.max_epochs * steps_per_epoch
+    total_steps = total_steps_of(config, steps_per_epoch)
     with strategy.scope():
         model = build_model(config.model, preprocessor)
         optimizer = build_optimizer(config.optim, total_steps, config.trainer.precision)
@@ -75,12 +73,15 @@ def train(config: Config) -> Run:
         )
         resumed_from = checkpoints.restore_latest()
     start = int(optimizer.iterations.numpy())
-    print(f"{devices.describe(strategy)}; {model.count_params():,} parameters")
     if resumed_from:
-        print(f"Resumed from step {start} ({resumed_from})")
+        say(console.resumed(start, resumed_from))
     if start >= total_steps:
-        print(f"Already trained for {start} steps (trainer.max_steps={total_steps})")
+        say(console.nothing_to_do(start, total_steps))
         return run
+    parameters = model.count_params()
+    say(console.start(parameters, devices.describe(strategy), total_steps, steps_per_epoch))
+    if not has_split(config.data, "val"):
+        say(console.no_validation(config.data.path))
 
     batches = strategy.distribute_datasets_from_function(
         lambda context: pipeline.training_dataset(
@@ -96,7 +97,20 @@ def train(config: Config) -> Run:
 {%- else %}
     loop.run(iter(batches), train_steps, checkpoints, validate, start)
 {%- endif %}
+    say(console.summary(run, time.perf_counter() - began, start))
     return run
+
+
+def total_steps_of(config: Config, steps_per_epoch: int) -> int:
+    """`trainer.max_steps` when positive, else (-1) `trainer.max_epochs` epochs."""
+    if config.trainer.max_steps > 0:
+        return config.trainer.max_steps
+    return config.trainer.max_epochs * steps_per_epoch
+
+
+def _printer(chief: bool) -> Callable[[str], None]:
+    """Console lines come from the chief alone, above its progress bar."""
+    return tqdm.write if chief else lambda line: None
 
 
 def _preprocessor(run: Run, train_examples: list[Example], config: Config) -> Preprocessor:
@@ -105,32 +119,6 @@ def _preprocessor(run: Run, train_examples: list[Example], config: Config) -> Pr
     if saved.is_file():
         return Preprocessor.load(saved)
     return Preprocessor.fit(train_examples, config.data)
-
-
-def build_optimizer(
-    config: OptimConfig, total_steps: int, precision: str
-) -> keras.optimizers.Optimizer:
-    """Linear warmup to `optim.lr`, then cosine decay to 0 at the last step."""
-    warmup = min(config.warmup_steps, total_steps)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else config.lr,
-        decay_steps=max(total_steps - warmup, 1),
-        warmup_target=config.lr if warmup else None,
-        warmup_steps=warmup,
-    )
-    options = {
-        "learning_rate": schedule,
-        "weight_decay": config.weight_decay,
-        "global_clipnorm": config.grad_clip or None,
-    }
-    if config.name == "adamw":
-        optimizer = keras.optimizers.AdamW(**options)
-    else:
-        optimizer = keras.optimizers.SGD(momentum=0.9, nesterov=True, **options)
-    optimizer.exclude_from_weight_decay(var_names=NO_WEIGHT_DECAY)
-    if precision == "fp16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
 
 
 def per_example_loss(objective: str) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
@@ -159,12 +147,13 @@ def make_train_steps(
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled = optimizer.scale_loss(loss)
-        return loss, tape.gradient(scaled, model.trainable_variables)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        # Dense embedding gradients: the global norm of a sparse one (tf.IndexedSlices) adds up
+        # the squares of its rows before rows of the same id are summed, so it clips wrongly.
+        return loss, [tf.convert_to_tensor(grad) for grad in grads]
 
     if config.trainer.compile and devices.can_jit_compile(strategy):
         gradients = tf.function(gradients, jit_compile=True)
-    elif config.trainer.compile:
-        print("trainer.compile: XLA is off under several logical CPU devices")
 
     def replica_step(batch: tuple[dict, tf.Tensor]) -> tf.Tensor:
         loss, grads = gradients(*batch)
@@ -216,32 +205,33 @@ class Loop:
         step: int,
     ) -> None:
         trainer = self.config.trainer
-        progress = tqdm(total=self.total_steps, initial=step, unit="step", disable=not self.chief)
-        loss_sum, steps_since_log, seconds = 0.0, 0, 0.0  # since the last log line
-        while step < self.total_steps:
-            count = self._chunk(step)
-            start = time.perf_counter()
-            loss = float(train_steps(batches, tf.constant(count)))
-            seconds += time.perf_counter() - start
-            step += count
-            progress.update(count)
-            loss_sum, steps_since_log = loss_sum + loss * count, steps_since_log + count
-            if step % self.config.log.every == 0 or step == self.total_steps:
-                record = {
-                    "loss": loss_sum / steps_since_log,
-                    "samples_per_sec": steps_since_log * self.config.data.batch_size / seconds,
-                }
-                progress.set_postfix(loss=f"{record['loss']:.4f}")
-                self._log("train", step, record)
-                loss_sum, steps_since_log, seconds = 0.0, 0, 0.0
-            if step % trainer.checkpoint_every == 0 or step == self.total_steps:
-                checkpoints.save(step)
-            if validate and (step % self.steps_per_epoch == 0 or step == self.total_steps):
-                metrics = validate()
-                summary = "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
-                progress.write(f"step {step} val {summary}")
-                self._log("val", step, metrics)
-        progress.close()
+        bar = tqdm(total=self.total_steps, initial=step, unit="step", disable=not self.chief)
+        with bar as progress:  # closed on errors too, so that their message starts a line
+            loss_sum, steps_since_log, seconds = 0.0, 0, 0.0  # since the last log line
+            while step < self.total_steps:
+                count = self._chunk(step)
+                start = time.perf_counter()
+                loss = float(train_steps(batches, tf.constant(count)))
+                seconds += time.perf_counter() - start
+                step += count
+                progress.update(count)
+                loss_sum, steps_since_log = loss_sum + loss * count, steps_since_log + count
+                if step % self.config.log.every == 0 or step == self.total_steps:
+                    record = {
+                        "loss": loss_sum / steps_since_log,
+                        "lr": self._learning_rate(step - 1),
+                        "samples_per_s": steps_since_log * self.config.data.batch_size / seconds,
+                    }
+                    progress.set_postfix(loss=f"{record['loss']:.4f}")
+                    self._log("train", step, record)
+                    loss_sum, steps_since_log, seconds = 0.0, 0, 0.0
+                if step % trainer.checkpoint_every == 0 or step == self.total_steps:
+                    checkpoints.save(step)
+                if validate and (step % self.steps_per_epoch == 0 or step == self.total_steps):
+                    metrics, epoch = validate(), step / self.steps_per_epoch
+                    if self.chief:
+                        progress.write(console.validation(epoch, step, metrics))
+                    self._log("val", step, metrics)
 
     def _chunk(self, step: int) -> int:
         """Steps to the next event, at most trainer.steps_per_execution."""
@@ -250,10 +240,15 @@ class Loop:
         to_event = min(period - step % period for period in periods)
         return min(trainer.steps_per_execution, to_event, self.total_steps - step)
 
+    def _learning_rate(self, step: int) -> float:
+        optim = self.config.optim
+        warmup = recipe.warmup_steps(self.total_steps, optim.warmup_fraction, optim.warmup_steps)
+        return recipe.learning_rate(step, optim.lr, warmup, self.total_steps)
+
     def _log(self, split: str, step: int, values: dict[str, float]) -> None:
         if not self.chief:
             return
-        epoch = round(step / self.steps_per_epoch, 3)
+        epoch = step / self.steps_per_epoch
         self.run_dir.log_metrics({"split": split, "step": step, "epoch": epoch, **values})
         with self.writer.as_default(step=step):
             for name, value in values.items():
@@ -264,7 +259,12 @@ class Loop:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train the model.")
     add_config_arguments(parser)
-    train(config_from_args(parser.parse_args(argv)))
+    config = config_from_args(parser.parse_args(argv))
+    try:
+        train(config)
+    except DiskFullError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

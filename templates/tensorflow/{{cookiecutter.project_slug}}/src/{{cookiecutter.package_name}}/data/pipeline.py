@@ -1,19 +1,23 @@
 """tf.data input pipelines over the shared readers.
 
 Training, per input pipeline (one per worker):
+{% if cookiecutter.task == "image" %}
+    (index, file path) -> shard -> decode + resize (parallel) -> cache -> shuffle -> repeat
+    -> number -> skip (resume) -> random flip and crop (parallel) -> batch (drop_remainder)
+    -> prefetch
 
-{%- if cookiecutter.task == "image" %}
-    file paths -> shard -> decode + resize (parallel) -> cache -> shuffle -> repeat
-    -> skip (resume) -> random flip and crop (parallel) -> batch (drop_remainder) -> prefetch
-{%- else %}
+Caching comes before the augmentation, so each epoch sees fresh augmentations of data decoded
+once. An example's flip and crop are drawn statelessly from (seed, epoch, index in the split)
+alone, as `data.augment` does for the other frameworks: parallel calls and restarts cannot
+change them.
+{% else %}
     encoded arrays -> shard -> cache -> shuffle -> repeat -> skip (resume)
     -> batch (drop_remainder) -> prefetch
-{%- endif %}
-
-Caching comes before any random augmentation, so each epoch sees fresh augmentations of data
-decoded once. The shuffle is seeded and the stream repeats without epoch gaps, so a resumed run
-skips exactly the examples it has already seen. Full batches only: XLA and TPUs need static shapes.
-Evaluation batches keep the remainder and are neither shuffled nor augmented.
+{% endif %}
+The shuffle is seeded and the stream repeats without epoch gaps, so a resumed run skips exactly
+the examples it has already seen and sees the same batches as a run that was never stopped.
+Full batches only: XLA and TPUs need static shapes. Evaluation batches keep the remainder and
+are neither shuffled nor augmented.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ import numpy as np
 {% endif -%}
 import tensorflow as tf
 
+{% if cookiecutter.task == "image" -%}
+from {{ cookiecutter.package_name }} import recipe
+{% endif -%}
 from {{ cookiecutter.package_name }}.config import Config, DataConfig
 from {{ cookiecutter.package_name }}.data import Example, Preprocessor
 {%- if cookiecutter.task == "image" %}
@@ -52,20 +59,30 @@ def training_dataset(
 ) -> tf.data.Dataset:
     """Batches for one replica; pass to `strategy.distribute_datasets_from_function`."""
     per_pipeline = config.data.batch_size // context.num_input_pipelines
-    dataset = _examples(examples, preprocessor)
-    dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
 {%- if cookiecutter.task == "image" %}
-    dataset = dataset.map(_decoder(preprocessor.image_size), _parallel(config.data)).cache()
+    shard = range(context.input_pipeline_id, len(examples), context.num_input_pipelines)
+    dataset = _examples(examples, preprocessor).enumerate()
+    dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
+    decode = _decoder(preprocessor.image_size)
+    dataset = dataset.map(
+        lambda index, example: (index, *decode(*example)), _parallel(config.data)
+    ).cache()
 {%- else %}
-    dataset = dataset.cache()
+    dataset = _examples(examples, preprocessor)
+    dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id).cache()
 {%- endif %}
     dataset = dataset.shuffle(
         min(len(examples), SHUFFLE_BUFFER), seed=config.seed, reshuffle_each_iteration=True
     )
-    dataset = dataset.repeat().skip(start_step * per_pipeline)
 {%- if cookiecutter.task == "image" %}
+    dataset = dataset.repeat().enumerate().skip(start_step * per_pipeline)
     if config.data.augment:
-        dataset = dataset.map(_augment, _parallel(config.data))
+        augment = _augmenter(config.seed, epoch_size=len(shard))
+        dataset = dataset.map(augment, _parallel(config.data))
+    else:
+        dataset = dataset.map(lambda position, example: example[1:])
+{%- else %}
+    dataset = dataset.repeat().skip(start_step * per_pipeline)
 {%- endif %}
     batch_size = context.get_per_replica_batch_size(config.data.batch_size)
     dataset = dataset.batch(batch_size, drop_remainder=True)
@@ -120,13 +137,23 @@ def _decoder(size: int):
     return decode
 
 
-def _augment(inputs: dict[str, tf.Tensor], label: tf.Tensor):
-    image = inputs["image"]
-    size = image.shape[0]
-    padding = max(size // 8, 1)
-    image = tf.image.random_flip_left_right(image)
-    image = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]], mode="REFLECT")
-    return {"image": tf.image.random_crop(image, (size, size, 3))}, label
+def _augmenter(seed: int, epoch_size: int):
+    """A random flip and a random crop of the zero-padded image (`recipe`), drawn from
+    (seed, epoch, index) alone; `position` counts the examples of the repeated stream."""
+
+    def augment(position: tf.Tensor, example: tuple) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        index, inputs, label = example
+        key = tf.random.experimental.stateless_fold_in([seed, 0], position // epoch_size)
+        key = tf.random.experimental.stateless_fold_in(key, index)
+        flip_key, crop_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+        image = inputs["image"]
+        size, pad = image.shape[0], recipe.augment_pad(image.shape[0])
+        flip = tf.random.stateless_uniform([], flip_key) < recipe.AUGMENT_FLIP_PROBABILITY
+        image = tf.where(flip, tf.reverse(image, axis=[1]), image)
+        image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+        return {"image": tf.image.stateless_random_crop(image, (size, size, 3), crop_key)}, label
+
+    return augment
 
 
 @contextmanager
