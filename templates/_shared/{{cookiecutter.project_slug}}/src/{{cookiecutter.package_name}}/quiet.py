@@ -104,14 +104,13 @@ class _QuietImport(importlib.abc.MetaPathFinder):
     """Imports each of the named top-level packages with stderr closed."""
 
     def __init__(self, names: tuple[str, ...]) -> None:
-        self.pending = set(names)
+        self.names = names
 
     def find_spec(
         self, name: str, path: object = None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if name not in self.pending:
+        if name not in self.names or name in sys.modules:
             return None
-        self.pending.discard(name)
         spec = importlib.machinery.PathFinder.find_spec(name)
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)
