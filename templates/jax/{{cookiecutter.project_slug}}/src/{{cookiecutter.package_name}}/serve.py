@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, Preprocessor
 from {{ cookiecutter.package_name }}.errors import InvalidInput, UserError, exit_on_user_error
 from {{ cookiecutter.package_name }}.inference import load_predictor
+from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 
 MAX_INSTANCES = 64
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         "--host", default="127.0.0.1", help="address to bind; 0.0.0.0 in a container"
     )
     parser.add_argument("--port", type=int, default=8000)
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     uvicorn.run(create_app(args.model), host=args.host, port=args.port)
 
