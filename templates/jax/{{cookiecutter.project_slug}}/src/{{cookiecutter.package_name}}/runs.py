@@ -13,7 +13,7 @@ from typing import Any
 from {{ cookiecutter.package_name }}.config import (
     Config,
     load_config,
-    parse_yaml,
+    read_yaml,
     save_config,
     show,
     to_dict,
@@ -63,7 +63,7 @@ class Run:
         before training."""
         if not self.config_file.is_file() or config.run.reconfigure:
             return
-        if changes := config_changes(parse_yaml(self.config_file.read_text()) or {}, config):
+        if changes := config_changes(read_yaml(self.config_file), config):
             raise ConfigError(
                 f"run {self.root} was started with a different config: {', '.join(changes)}."
                 " Resume it unchanged, start a new run with run.name=<new name>, or pass"

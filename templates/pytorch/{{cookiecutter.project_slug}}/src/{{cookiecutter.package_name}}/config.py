@@ -188,9 +188,9 @@ class Config(Section):
 
 def load_config(config_file: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
     """The defaults, merged with `config_file` if given, then `key=value` overrides."""
-    values = _read_yaml(DEFAULT_CONFIG)
+    values = read_yaml(DEFAULT_CONFIG)
     if config_file is not None:
-        _merge(values, _read_yaml(Path(config_file)))
+        _merge(values, read_yaml(Path(config_file)))
     for override in overrides:
         _set(values, *_parse_override(override))
     try:
@@ -216,7 +216,10 @@ def to_dict(config: Config) -> dict[str, Any]:
 
 
 def save_config(config: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    """Written whole or not at all: other processes of the run may be reading it."""
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    partial.replace(path)
 
 
 class _Loader(yaml.SafeLoader):
@@ -230,13 +233,14 @@ _Loader.add_implicit_resolver(
 )
 
 
-def parse_yaml(text: str) -> Any:
+def _parse_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file's mapping; a `ConfigError` if it cannot be read or is not a mapping."""
     try:
-        values = parse_yaml(path.read_text())
+        values = _parse_yaml(path.read_text())
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     except yaml.YAMLError as error:
@@ -254,7 +258,7 @@ def _parse_override(override: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"override {override!r} is not of the form key=value")
     try:
-        return key, parse_yaml(raw)
+        return key, _parse_yaml(raw)
     except yaml.YAMLError:
         return key, raw
 
