@@ -22,9 +22,10 @@ import math
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -47,6 +48,18 @@ DONE = re.compile(r"Done in \S+: steps (\d+)-(\d+), [\d,]+\.\d samples/s")
 SUMMARY_DETAIL = re.compile(r"  (final val: |best val:  |no validation: |outputs:   ).+")
 CONSOLE = (START, RESUMED, NOTHING_TO_DO, NO_VALIDATION, VALIDATION, DONE, SUMMARY_DETAIL)
 PROGRESS = re.compile(r"\d+%\|.*\| *\d+/\d+")  # a tqdm bar, drawn on stderr
+
+T = TypeVar("T")
+Saved = tuple[bytes, int] | None  # a file's content and modification time, if it exists
+_DONE: dict[tuple[str, ...], Any] = {}
+
+
+def once(key: tuple[str, ...], make: Callable[[], T]) -> T:
+    """Each step of a scenario runs once per framework x task, even where pytest-xdist tears
+    a module-scoped fixture down between two tests of the same group and sets it up again."""
+    if key not in _DONE:
+        _DONE[key] = make()
+    return _DONE[key]
 
 
 @dataclass
@@ -103,11 +116,19 @@ class Trained:
 @pytest.fixture(scope="module", params=COMBINATIONS, ids=[f"{fw}-{t}" for fw, t in COMBINATIONS])
 def project(request: pytest.FixtureRequest, baked_project) -> Project:
     """The baked project with data/sample and data/noval (the same without its val split)."""
-    project = baked_project(*request.param)
-    project.module("data", "sample", "--out", "data/sample")
-    sample, noval = project.path / "data" / "sample", project.path / "data" / "noval"
-    shutil.copytree(sample, noval, ignore=shutil.ignore_patterns("val", "val.*"))
-    return project
+
+    def make() -> Project:
+        project = baked_project(*request.param)
+        project.module("data", "sample", "--out", "data/sample")
+        sample, noval = project.path / "data" / "sample", project.path / "data" / "noval"
+        shutil.copytree(sample, noval, ignore=shutil.ignore_patterns("val", "val.*"))
+        return project
+
+    return once(request.param, make)
+
+
+def step(project: Project, name: str, make: Callable[[], T]) -> T:
+    return once((project.framework, project.task, name), make)
 
 
 def train(project: Project, *overrides: str) -> Outcome:
@@ -135,36 +156,45 @@ def steps_overrides(project: Project, steps: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def epochs_run(project: Project) -> Trained:
-    outcome = train(project, *epochs_overrides(project))
+    outcome = step(project, "epochs", lambda: train(project, *epochs_overrides(project)))
     return Trained(outcome, project.path / "runs" / "epochs")
 
 
 @pytest.fixture(scope="module")
 def refused_restart(project: Project, epochs_run: Trained) -> tuple[Outcome, bool]:
     """The one-epoch run restarted under another seed; whether its folder stayed unchanged."""
-    before = _files(epochs_run.run)
-    outcome = train(project, *epochs_overrides(project, "seed=1"))
-    return outcome, _files(epochs_run.run) == before
+
+    def make() -> tuple[Outcome, bool]:
+        before = _files(epochs_run.run)
+        outcome = train(project, *epochs_overrides(project, "seed=1"))
+        return outcome, _files(epochs_run.run) == before
+
+    return step(project, "refused", make)
 
 
 @pytest.fixture(scope="module")
 def reconfigured_restart(
     project: Project, epochs_run: Trained, refused_restart: tuple[Outcome, bool]
 ) -> Outcome:
-    return train(project, *epochs_overrides(project, "optim.lr=0.01", "run.reconfigure=true"))
+    overrides = epochs_overrides(project, "optim.lr=0.01", "run.reconfigure=true")
+    return step(project, "reconfigured", lambda: train(project, *overrides))
 
 
 @pytest.fixture(scope="module")
-def steps_run(project: Project) -> tuple[Trained, tuple[bytes, int]]:
+def steps_run(project: Project) -> tuple[Trained, Saved]:
     """Two steps on data/noval; its preprocessing file (content, mtime) after them."""
-    outcome = train(project, *steps_overrides(project, 2))
     run = project.path / "runs" / "steps"
-    return Trained(outcome, run), _preprocessing(run)
+
+    def make() -> tuple[Trained, Saved]:
+        outcome = train(project, *steps_overrides(project, 2))
+        return Trained(outcome, run), _preprocessing(run)
+
+    return step(project, "steps", make)
 
 
 @pytest.fixture(scope="module")
-def longer_restart(project: Project, steps_run: tuple[Trained, tuple[bytes, int]]) -> Trained:
-    outcome = train(project, *steps_overrides(project, 3))
+def longer_restart(project: Project, steps_run: tuple[Trained, Saved]) -> Trained:
+    outcome = step(project, "longer", lambda: train(project, *steps_overrides(project, 3)))
     return Trained(outcome, steps_run[0].run)
 
 
@@ -172,10 +202,10 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
-def _preprocessing(run: Path) -> tuple[bytes, int]:
-    files = [p for p in run.iterdir() if p.name.startswith("preprocessor")]
-    assert len(files) == 1, f"no preprocessing saved in {run}: {sorted(run.iterdir())}"
-    return files[0].read_bytes(), files[0].stat().st_mtime_ns
+def _preprocessing(run: Path) -> Saved:
+    """The content and modification time of the run's saved preprocessing."""
+    files = [p for p in run.glob("preprocessor*") if p.is_file()]
+    return (files[0].read_bytes(), files[0].stat().st_mtime_ns) if len(files) == 1 else None
 
 
 def _assert_train_lines(records: list[dict[str, Any]], steps: list[int], per_epoch: int) -> None:
@@ -221,7 +251,7 @@ def test_end_summary_gives_final_and_best_val_and_outputs(epochs_run: Trained) -
 
 
 def test_positive_max_steps_stops_there_and_a_missing_val_split_is_said(
-    steps_run: tuple[Trained, tuple[bytes, int]],
+    steps_run: tuple[Trained, Saved],
 ) -> None:
     trained, _ = steps_run
     outcome = trained.outcome
@@ -274,7 +304,7 @@ def test_restart_with_reconfigure_is_allowed(
 
 
 def test_restart_with_longer_max_steps_resumes_with_the_same_preprocessing(
-    longer_restart: Trained, steps_run: tuple[Trained, tuple[bytes, int]]
+    longer_restart: Trained, steps_run: tuple[Trained, Saved]
 ) -> None:
     outcome = longer_restart.outcome
     outcome.assert_done()
@@ -283,7 +313,8 @@ def test_restart_with_longer_max_steps_resumes_with_the_same_preprocessing(
     [start] = outcome.matching(START)
     _assert_train_lines(longer_restart.split("train"), [1, 2, 3], int(start[2]))
     assert DONE.fullmatch(outcome.lines[-3]).groups() == ("2", "3")
-    assert _preprocessing(longer_restart.run) == steps_run[1], "preprocessing refitted on resume"
+    assert steps_run[1] is not None, "no preprocessing saved in the run folder"
+    assert _preprocessing(longer_restart.run) == steps_run[1], "preprocessing written again"
 
 
 CONFIG_ERRORS = [
@@ -306,7 +337,7 @@ ERROR_CASES = [(task, *case) for task in TASKS for case in CONFIG_ERRORS] + [
 @pytest.fixture(scope="module", params=TASKS)
 def config_project(request: pytest.FixtureRequest, baked_project) -> Project:
     """A project of the task; the config code is the same in every framework's project."""
-    return baked_project("pytorch", request.param)
+    return once(("config", request.param), lambda: baked_project("pytorch", request.param))
 
 
 @pytest.mark.parametrize(
