@@ -55,8 +55,10 @@ _DONE: dict[tuple[str, ...], Any] = {}
 
 
 def once(key: tuple[str, ...], make: Callable[[], T]) -> T:
-    """Each step of a scenario runs once per framework x task, even where pytest-xdist tears
-    a module-scoped fixture down between two tests of the same group and sets it up again."""
+    """Each step of a scenario runs once per framework x task in a process, even where pytest
+    sets a module-scoped fixture up again after another group's test: with pytest 9.2, whose
+    nodes keep their id in `_id`, pytest-xdist 3.8's loadgroup (which sets `item._nodeid`) no
+    longer keeps a group's tests on one worker."""
     if key not in _DONE:
         _DONE[key] = make()
     return _DONE[key]
