@@ -84,7 +84,9 @@ def test_killed_run_resumes_from_its_checkpoint(project: Project) -> None:
     logged = train_losses(run)
     last_logged = logged[-1][0]
 
-    result = project.module("train", *overrides, f"trainer.max_steps={last_logged + 3}")
+    # A shorter run than the one started: a restart may only lengthen a run unless reconfigured.
+    shorter = [f"trainer.max_steps={last_logged + 3}", "run.reconfigure=true"]
+    result = project.module("train", *overrides, *shorter)
     match = RESUME_LINE.search(result.stdout + result.stderr)
     assert match, f"no 'resumed ... step N' line:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
     resumed_from = int(match.group(1))

@@ -41,6 +41,7 @@ from PIL import Image
 from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, Example, Preprocessor
 from {{ cookiecutter.package_name }}.errors import DataError, InvalidInput, UserError, exit_on_user_error
 from {{ cookiecutter.package_name }}.inference import load_predictor
+from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 from {{ cookiecutter.package_name }}.serving.batching import Batcher, Overloaded
 {%- if cookiecutter.task == "image" %}
 from {{ cookiecutter.package_name }}.serving.limits import (
@@ -298,6 +299,7 @@ def main(argv: list[str] | None = None) -> None:
         default=defaults.unknown_categories,
         help="tabular: a category unseen in training is a 422 (reject) or out-of-vocabulary",
     )
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     if args.max_batch_size < 1 or args.queue_size < 1 or args.deadline <= 0 or args.threads < 1:
         raise UserError("--max-batch-size, --queue-size, --deadline and --threads must be positive")

@@ -1,111 +1,183 @@
-"""Configuration: `configs/default.yaml` holds every knob, the command line overrides any of them.
+"""Configuration: `configs/default.yaml` holds every knob and its default; the command line
+overrides any of them.
 
     python -m {{ cookiecutter.package_name }}.train --config configs/debug.yaml optim.lr=3e-4 trainer.max_steps=200
 
 `--config FILE` is merged over the defaults, then each `key=value` (the value parsed as YAML) is
-applied. The dataclasses below are the schema: an unknown key, a missing key or a value of the
-wrong type is a `ConfigError` that names the key.
+applied. The pydantic models below are the schema: the type and range of every key. An unknown
+key, a value of the wrong type or out of range is a `ConfigError`, one line naming the key.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import types
+import difflib
+import json
+import math
+import re
 import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+{%- if cookiecutter.task == "text" %}
+    model_validator,
+{%- endif %}
+)
 
 from {{ cookiecutter.package_name }}.errors import ConfigError
+from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
 
 
-@dataclasses.dataclass
-class RunConfig:
-    name: str
-    dir: str
+def _number_as_text(value: Any) -> Any:
+    """`run.name=2` names a run "2"."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# The value types; a config error says what the key takes in the words of its description.
+Count = Annotated[int, Field(ge=1, description="an integer >= 1")]
+NonNegativeInt = Annotated[int, Field(ge=0, description="an integer >= 0")]
+Seed = Annotated[int, Field(ge=0, lt=2**32, description="an integer from 0 to 4294967295")]
+PositiveNumber = Annotated[
+    float, Field(gt=0, allow_inf_nan=False, description="a positive finite number")
+]
+NonNegativeNumber = Annotated[
+    float, Field(ge=0, allow_inf_nan=False, description="a finite number >= 0")
+]
+Fraction = Annotated[float, Field(ge=0, le=1, description="a number from 0 to 1")]
+Dropout = Annotated[float, Field(ge=0, lt=1, description="a number >= 0 and < 1")]
+Widths = Annotated[
+    list[Annotated[int, Field(ge=1)]],
+    Field(min_length=1, description="a non-empty list of integers >= 1, e.g. [64, 32]"),
+]
+Text = Annotated[str, BeforeValidator(_number_as_text), Field(min_length=1, description="text")]
+
+
+def _steps_or_epochs(value: int) -> int:
+    if value != -1 and value < 1:
+        raise ValueError("neither -1 nor positive")
+    return value
+
+
+StepLimit = Annotated[
+    int,
+    AfterValidator(_steps_or_epochs),
+    Field(description="-1 (run trainer.max_epochs) or an integer >= 1"),
+]
+Name = Annotated[
+    str,
+    BeforeValidator(_number_as_text),
+    Field(pattern=r"^[^/\\]+$", description="a folder name (no / or \\)"),
+]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+
+
+class RunConfig(Section):
+    name: Name
+    dir: Text
     reconfigure: bool
 
 
-@dataclasses.dataclass
-class DataConfig:
-    path: str
-    batch_size: int
-    num_workers: int
+class DataConfig(Section):
+    path: Text
+    batch_size: Count
+    num_workers: NonNegativeInt
 {%- if cookiecutter.task == "image" %}
-    image_size: int
+    image_size: Annotated[int, Field(ge=8, description="an integer >= 8")]
     augment: bool
 {%- elif cookiecutter.task == "text" %}
-    max_length: int
-    vocab_size: int
+    max_length: Count
+    vocab_size: Annotated[int, Field(ge=4, description="an integer >= 4")]
     lowercase: bool
 {%- else %}
-    target: str
-    objective: Literal["classification", "regression"] | None
+    target: Text
+    objective: Literal["classification", "regression"] | None = Field(
+        description="classification, regression or null"
+    )
 {%- endif %}
 
 
-@dataclasses.dataclass
-class ModelConfig:
+class ModelConfig(Section):
 {%- if cookiecutter.task == "image" %}
-    widths: list[int]
-    blocks_per_stage: int
-    dropout: float
+    widths: Widths
+    blocks_per_stage: Count
+    dropout: Dropout
 {%- elif cookiecutter.task == "text" %}
-    dim: int
-    heads: int
-    layers: int
-    mlp_dim: int
-    dropout: float
+    dim: Count
+    heads: Count
+    layers: Count
+    mlp_dim: Count
+    dropout: Dropout
+
+    @model_validator(mode="after")
+    def _heads_divide_dim(self) -> ModelConfig:
+        if self.dim % self.heads:
+            raise ValueError(
+                f"config key model.heads must divide model.dim ({self.dim}), got {self.heads}"
+            )
+        return self
 {%- else %}
-    hidden: list[int]
-    embedding_dim: int
-    dropout: float
+    hidden: Widths
+    embedding_dim: Count
+    dropout: Dropout
 {%- endif %}
 
 
-@dataclasses.dataclass
-class OptimConfig:
+class OptimConfig(Section):
     name: Literal["adamw", "sgd"]
-    lr: float
-    weight_decay: float
-    warmup_fraction: float
-    warmup_steps: int
-    grad_clip: float
+    lr: PositiveNumber
+    weight_decay: NonNegativeNumber
+    warmup_fraction: Fraction
+    warmup_steps: NonNegativeInt
+    grad_clip: NonNegativeNumber
 
 
-@dataclasses.dataclass
-class TrainerConfig:
-    max_epochs: int
-    max_steps: int
+class TrainerConfig(Section):
+    max_epochs: Count
+    max_steps: StepLimit
+{%- if cookiecutter._framework == "jax" %}
+    precision: Literal["fp32", "bf16"] = Field(
+        description="fp32 or bf16 (fp16 would need loss scaling; bf16 has float32's range)"
+    )
+{%- else %}
     precision: Literal["fp32", "bf16", "fp16"]
+{%- endif %}
     compile: bool
-    devices: int | Literal["auto"]
-    checkpoint_every: int
-    keep_checkpoints: int
+    devices: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        description="auto or an integer >= 1"
+    )
+    checkpoint_every: Count
+    keep_checkpoints: Count
 {%- if cookiecutter._framework == "pytorch" %}
     strategy: Literal["ddp", "fsdp"]
 {%- elif cookiecutter._framework == "tensorflow" %}
-    steps_per_execution: int
+    steps_per_execution: Count
 {%- elif cookiecutter._framework == "jax" %}
-    mesh_model: int
-    compilation_cache: str | None
+    mesh_model: Count
+    compilation_cache: Text | None = Field(description="a folder or null")
 {%- endif %}
 
 
-@dataclasses.dataclass
-class LogConfig:
-    every: int
+class LogConfig(Section):
+    every: Count
     tensorboard: bool
 
 
-@dataclasses.dataclass
-class Config:
-    seed: int
+class Config(Section):
+    seed: Seed
     run: RunConfig
     data: DataConfig
     model: ModelConfig
@@ -116,13 +188,15 @@ class Config:
 
 def load_config(config_file: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
     """The defaults, merged with `config_file` if given, then `key=value` overrides."""
-    values = _read_yaml(DEFAULT_CONFIG)
+    values = read_yaml(DEFAULT_CONFIG)
     if config_file is not None:
-        _merge(values, _read_yaml(Path(config_file)), prefix="")
+        _merge(values, read_yaml(Path(config_file)))
     for override in overrides:
-        key, value = _parse_override(override)
-        _set(values, key, value)
-    return _build(Config, values, prefix="")
+        _set(values, *_parse_override(override))
+    try:
+        return Config.model_validate(values)
+    except ValidationError as error:
+        raise _config_error(error, values) from None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -130,6 +204,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="override a config value: optim.lr=1e-3"
     )
+    add_verbose_argument(parser)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -137,20 +212,42 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def to_dict(config: Config) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    return config.model_dump()
 
 
 def save_config(config: Config, path: Path) -> None:
-    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    """Written whole or not at all: other processes of the run may be reading it."""
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+    partial.replace(path)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+class _Loader(yaml.SafeLoader):
+    """YAML as people write configs: `3e-4` is a number (YAML 1.1 reads it as text)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A config file's mapping; a `ConfigError` if it cannot be read or is not a mapping."""
     try:
-        values = yaml.safe_load(path.read_text())
+        values = _parse_yaml(path.read_text())
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(error, "problem", None) or "cannot be parsed"
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys to values")
     return values
@@ -161,17 +258,15 @@ def _parse_override(override: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"override {override!r} is not of the form key=value")
     try:
-        return key, yaml.safe_load(raw)
+        return key, _parse_yaml(raw)
     except yaml.YAMLError:
         return key, raw
 
 
-def _merge(base: dict[str, Any], update: dict[str, Any], prefix: str) -> None:
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
     for key, value in update.items():
-        if key not in base:
-            raise ConfigError(f"unknown config key {prefix}{key}")
-        if isinstance(base[key], dict) and isinstance(value, dict):
-            _merge(base[key], value, prefix=f"{prefix}{key}.")
+        if isinstance(base.get(key), dict) and isinstance(value, dict):
+            _merge(base[key], value)
         else:
             base[key] = value
 
@@ -179,69 +274,105 @@ def _merge(base: dict[str, Any], update: dict[str, Any], prefix: str) -> None:
 def _set(values: dict[str, Any], dotted_key: str, value: Any) -> None:
     *parents, leaf = dotted_key.split(".")
     node = values
-    for depth, part in enumerate(parents):
-        node = node.get(part)
+    for part in parents:
+        node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"unknown config key {'.'.join(parents[: depth + 1])}")
-    if leaf not in node:
-        raise ConfigError(f"unknown config key {dotted_key}")
+            raise ConfigError(f"unknown config key {dotted_key}{_did_you_mean(dotted_key)}")
     node[leaf] = value
 
 
-def _build(cls: type, values: Any, prefix: str) -> Any:
-    name = prefix.rstrip(".") or "the config"
-    if not isinstance(values, dict):
-        raise ConfigError(f"{name} must be a mapping, got {values!r}")
-    fields = {field.name for field in dataclasses.fields(cls)}
-    if unknown := sorted(set(values) - fields):
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]}")
-    if missing := sorted(fields - set(values)):
-        raise ConfigError(f"missing config key {prefix}{missing[0]}")
-    hints = typing.get_type_hints(cls)
-    return cls(**{key: _coerce(hints[key], values[key], f"{prefix}{key}") for key in fields})
+def _config_error(error: ValidationError, values: dict[str, Any]) -> ConfigError:
+    """The first problem pydantic found, in one line that names the key."""
+    problems: dict[str, str] = {}
+    for details in error.errors():
+        key, message = _problem(details, values)
+        problems.setdefault(key, message)
+    first, *others = problems.values()
+    more = f" (and {len(others)} more problem{'s' * (len(others) > 1)})" if others else ""
+    return ConfigError(first + more)
 
 
-def _coerce(annotation: Any, value: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(annotation):
-        return _build(annotation, value, prefix=f"{key}.")
-    origin = typing.get_origin(annotation)
-    if origin is Literal:
-        if value in typing.get_args(annotation):
-            return value
-        raise _type_error(key, value, " or ".join(map(repr, typing.get_args(annotation))))
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in typing.get_args(annotation):
-            return None
-        for option in typing.get_args(annotation):
-            try:
-                return _coerce(option, value, key)
-            except ConfigError:
-                continue
-        raise _type_error(key, value, _describe(annotation))
-    if origin is list:
-        if not isinstance(value, list):
-            raise _type_error(key, value, _describe(annotation))
-        (item,) = typing.get_args(annotation)
-        return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
-    return _coerce_scalar(annotation, value, key)
+def _problem(details: Any, values: dict[str, Any]) -> tuple[str, str]:
+    path = [part for part in details["loc"] if isinstance(part, str)]
+    schema: Any = Config
+    field = None
+    parts: list[str] = []
+    for part in path:
+        fields = getattr(schema, "model_fields", {})
+        if part not in fields:
+            break
+        field, schema = fields[part], fields[part].annotation
+        parts.append(part)
+    key = ".".join(parts)
+    if details["type"] == "extra_forbidden":
+        key = _first_leaf(".".join(path), details["input"])
+        return key, f"unknown config key {key}{_did_you_mean(key)}"
+    if details["type"] == "missing":
+        return key, f"missing config key {key}"
+    if details["type"] == "value_error" and not _is_leaf(field):
+        return key, str(details["ctx"]["error"])  # a check across the keys of a section
+    return key, f"config key {key} must be {_expected(field)}, got {show(_lookup(values, parts))}"
 
 
-def _coerce_scalar(annotation: type, value: Any, key: str) -> Any:
-    if annotation is float and isinstance(value, str):
-        try:
-            return float(value)  # YAML 1.1 reads 3e-4 as a string
-        except ValueError:
-            pass
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, annotation) and not (annotation is int and isinstance(value, bool)):
-        return value
-    raise _type_error(key, value, annotation.__name__)
+def _is_leaf(field: Any) -> bool:
+    return field is not None and not _is_section(field.annotation)
 
 
-def _describe(annotation: Any) -> str:
-    return str(annotation).replace("typing.", "")
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _type_error(key: str, value: Any, expected: str) -> ConfigError:
-    return ConfigError(f"config key {key} must be {expected}, got {value!r}")
+def _expected(field: Any) -> str:
+    if field.description:
+        return field.description
+    if _is_section(field.annotation):
+        return "a mapping of keys to values"
+    if field.annotation is bool:
+        return "true or false"
+    if typing.get_origin(field.annotation) is Literal:
+        *others, last = typing.get_args(field.annotation)
+        return f"{', '.join(others)} or {last}" if others else str(last)
+    return str(field.annotation)
+
+
+def _lookup(values: Any, parts: list[str]) -> Any:
+    for part in parts:
+        values = values.get(part) if isinstance(values, dict) else None
+    return values
+
+
+def show(value: Any) -> str:
+    """A value as it is written in YAML (and JSON): 0.001, "adamw", true, null, [8, 16], .nan."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else f"{'-' * (value < 0)}.inf"
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _first_leaf(key: str, value: Any) -> str:
+    while isinstance(value, dict) and len(value) == 1:
+        [(child, value)] = value.items()
+        key = f"{key}.{child}"
+    return key
+
+
+def _known_keys(schema: type[BaseModel] = Config, prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in schema.model_fields.items():
+        if _is_section(field.annotation):
+            keys += _known_keys(field.annotation, f"{prefix}{name}.")
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def _did_you_mean(key: str) -> str:
+    known = _known_keys()
+    leaf = key.rsplit(".", 1)[-1]
+    matches = difflib.get_close_matches(key, known, n=1, cutoff=0.75) or [
+        full
+        for close in difflib.get_close_matches(leaf, [k.rsplit(".", 1)[-1] for k in known], n=1)
+        for full in known
+        if full.rsplit(".", 1)[-1] == close
+    ]
+    return f"; did you mean {matches[0]}?" if matches else ""

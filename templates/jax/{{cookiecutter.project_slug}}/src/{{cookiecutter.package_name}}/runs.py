@@ -10,9 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from {{ cookiecutter.package_name }}.config import Config, save_config, to_dict
+from {{ cookiecutter.package_name }}.config import (
+    Config,
+    load_config,
+    read_yaml,
+    save_config,
+    show,
+    to_dict,
+)
 from {{ cookiecutter.package_name }}.errors import ConfigError, UserError
 
 
@@ -54,22 +59,15 @@ class Run:
 
     def check_config(self, config: Config) -> None:
         """Refuse to resume this run under a config that differs from its saved one, except in
-        the keys that may change on a restart (`RESUMABLE_KEYS`) or with `run.reconfigure=true`.
-        Read-only: every process may call it before training."""
+        `RESUMABLE_KEYS`, or with `run.reconfigure=true`. Read-only: every process calls it
+        before training."""
         if not self.config_file.is_file() or config.run.reconfigure:
             return
-        saved = _flatten(yaml.safe_load(self.config_file.read_text()) or {})
-        wanted = _flatten(to_dict(config))
-        changed = [
-            f"{key}: {saved.get(key, '(absent)')!r} -> {wanted.get(key, '(absent)')!r}"
-            for key in sorted(set(saved) | set(wanted))
-            if saved.get(key) != wanted.get(key) and not _resumable(key)
-        ]
-        if changed:
+        if changes := config_changes(read_yaml(self.config_file), config):
             raise ConfigError(
-                f"run {self.root} was started with another config ({'; '.join(changed)}): resume"
-                " it unchanged, start a new run with run.name=<new name>, or pass"
-                " run.reconfigure=true to resume under the new values"
+                f"run {self.root} was started with a different config: {', '.join(changes)}."
+                " Resume it unchanged, start a new run with run.name=<new name>, or pass"
+                " run.reconfigure=true to resume it with the new values"
             )
 
     def prepare(self, config: Config) -> None:
@@ -89,16 +87,58 @@ class Run:
         return [json.loads(line) for line in self.metrics_file.read_text().splitlines() if line]
 
 
+# What a restart may change without run.reconfigure=true: how the run is carried out, never
+# what it computes (a key ending in "." covers every key under it). The length of the run may
+# only grow: trainer.max_steps while it is positive, else trainer.max_epochs.
 RESUMABLE_KEYS = (
     "trainer.max_steps",
     "trainer.max_epochs",
     "trainer.devices",
     "trainer.checkpoint_every",
     "trainer.keep_checkpoints",
+    "trainer.compile",
+{%- if cookiecutter._framework == "pytorch" %}
+    "trainer.strategy",
+{%- elif cookiecutter._framework == "tensorflow" %}
+    "trainer.steps_per_execution",
+{%- elif cookiecutter._framework == "jax" %}
+    "trainer.mesh_model",
+    "trainer.compilation_cache",
+{%- endif %}
     "data.num_workers",
-    "run.reconfigure",
     "log.",
+    "run.",
 )
+
+
+def config_changes(saved: dict[str, Any], config: Config) -> list[str]:
+    """The changes from a run's saved config to `config` that a restart may not make, as
+    `key old -> new`. A key the saved config lacks (added by a later template) counts as
+    holding its default."""
+    defaults = _flatten(to_dict(load_config()))
+    old = {**defaults, **_flatten(saved)}
+    new = _flatten(to_dict(config))
+    changes = [
+        f"{key} {show(old[key])} -> {show(value)}"
+        for key, value in new.items()
+        if old[key] != value and not _resumable(key)
+    ]
+    if _shorter(old, new):
+        steps, epochs = "trainer.max_steps", "trainer.max_epochs"
+        changes.append(
+            f"{steps} {show(old[steps])} -> {show(new[steps])}, {epochs} "
+            f"{show(old[epochs])} -> {show(new[epochs])} (a run may only be made longer)"
+        )
+    return changes
+
+
+def _shorter(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    old_steps, new_steps = old["trainer.max_steps"], new["trainer.max_steps"]
+    if old_steps > 0 and new_steps > 0:
+        return new_steps < old_steps
+    if old_steps == new_steps == -1:
+        return new["trainer.max_epochs"] < old["trainer.max_epochs"]
+    return True  # from epochs to steps or back: which is longer depends on the data
 
 
 def _resumable(key: str) -> bool:
