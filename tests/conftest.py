@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import NodeId
 
 from dlstart import cli, hardware
 
@@ -74,10 +75,22 @@ def baked_project(cookies_session) -> Callable[[str, str], Project]:
     return bake
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep each framework x task's tests on one xdist worker, so its fixtures are built once."""
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep each framework x task's tests on one xdist worker, so its fixtures are built once.
+
+    pytest-xdist 3.8 marks a group by appending it to `item._nodeid`, which pytest 9.2 no longer
+    reads (a node's id lives in `_id`), so groups were split across workers: the `@group` ids are
+    set here instead.
+    """
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "project" in callspec.params:
             framework, task = callspec.params["project"]
             item.add_marker(pytest.mark.xdist_group(f"{framework}-{task}"))
+    if not hasattr(config, "workerinput") or not config.getvalue("loadgroup"):
+        return
+    for item in items:
+        groups = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group")})
+        if groups and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")

@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.data import Preprocessor, load_split
 from {{ cookiecutter.package_name }}.data.pipeline import Split, eval_batches
 from {{ cookiecutter.package_name }}.errors import exit_on_user_error
 from {{ cookiecutter.package_name }}.metrics import compute_metrics
+from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 
 
 def predict(model: nnx.Module, inputs: dict[str, jax.Array]) -> jax.Array:
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="override the run's config: data.path=..."
     )
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     trained = load_trained(args.checkpoint, args.overrides)
     split = Split(load_split(trained.config.data, args.split), trained.preprocessor)

@@ -32,6 +32,7 @@ from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, Preprocessor
 from {{ cookiecutter.package_name }}.errors import UserError, exit_on_user_error
 from {{ cookiecutter.package_name }}.inference import SERVING_FILE, load_predictor
 from {{ cookiecutter.package_name }}.parity import ParityCheck, check_parity, report
+from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 
 FORMATS = ("stablehlo", "savedmodel", "litert")
 TOLERANCE = 1e-4
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         "--checkpoint", type=Path, required=True, help="runs/<name> (its latest) or a checkpoint"
     )
     parser.add_argument("--format", choices=("all", *FORMATS), default="all")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     formats = FORMATS if args.format == "all" else (args.format,)
     export(args.checkpoint, formats)

@@ -29,6 +29,7 @@ from {{ cookiecutter.package_name }}.devices import Environment
 from {{ cookiecutter.package_name }}.errors import exit_on_user_error
 from {{ cookiecutter.package_name }}.metrics import compute_metrics
 from {{ cookiecutter.package_name }}.model import build_model
+from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 from {{ cookiecutter.package_name }}.runs import Run
 
 
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         "--checkpoint", type=Path, required=True, help="a .pt file, or a run directory (latest)"
     )
     parser.add_argument("--split", default="val", help="val, test or train")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
 
     path = checkpoint.resolve(args.checkpoint)

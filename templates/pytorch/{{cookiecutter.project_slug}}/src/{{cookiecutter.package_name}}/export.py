@@ -39,6 +39,7 @@ from {{ cookiecutter.package_name }}.errors import exit_on_user_error
 from {{ cookiecutter.package_name }}.inference import ONNX_FILE, load_predictor
 from {{ cookiecutter.package_name }}.model import build_model
 from {{ cookiecutter.package_name }}.parity import check_parity, report
+from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 from {{ cookiecutter.package_name }}.runs import Run
 
 # What exporting our models makes PyTorch say that is no news to a user (`--verbose` shows it).
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--format", choices=[*EXPORTERS, "all"], default="all")
     parser.add_argument("--verbose", action="store_true", help="show PyTorch's export chatter")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
 
     path = checkpoint.resolve(args.checkpoint)

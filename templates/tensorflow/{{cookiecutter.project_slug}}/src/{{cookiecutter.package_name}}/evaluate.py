@@ -22,6 +22,7 @@ from {{ cookiecutter.package_name }}.checkpoint import load_trained
 from {{ cookiecutter.package_name }}.data import Preprocessor, load_split, pipeline
 from {{ cookiecutter.package_name }}.errors import exit_on_user_error
 from {{ cookiecutter.package_name }}.metrics import compute_metrics
+from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 
 
 def make_predictor(
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Evaluate a checkpoint.")
     parser.add_argument("--checkpoint", type=Path, required=True, help="runs/<run> or a ckpt-N")
     parser.add_argument("--split", default="val", help="val, test or train")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     trained = load_trained(args.checkpoint)
     examples = load_split(trained.config.data, args.split)

@@ -33,6 +33,7 @@ from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, has_split, l
 from {{ cookiecutter.package_name }}.errors import exit_on_user_error
 from {{ cookiecutter.package_name }}.inference import load_predictor, serving_dir
 from {{ cookiecutter.package_name }}.parity import ParityCheck, check_parity, report
+from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 
 FORMATS = ("litert", "onnx")
 PARITY_BATCH = 5
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         help="formats besides the SavedModel, which is always written (default: all)",
     )
     parser.add_argument("--version", type=int, default=1, help="TF Serving model version")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
     trained = load_trained(args.checkpoint)
     checks = export(trained, args.format, args.version)

@@ -30,7 +30,6 @@ from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFullErro
 from {{ cookiecutter.package_name }}.config import Config, add_config_arguments, config_from_args
 from {{ cookiecutter.package_name }}.data import (
     PREPROCESSOR_FILE,
-    Example,
     Preprocessor,
     has_split,
     load_split,
@@ -57,10 +56,15 @@ def train(config: Config) -> Run:
     run.check_config(config)
     say = _printer(chief)
     train_examples = load_split(config.data, "train")
-    preprocessor = _preprocessor(run, train_examples, config)
+    saved = run.root / PREPROCESSOR_FILE
+    first_start = not saved.is_file()
+    preprocessor = (
+        Preprocessor.fit(train_examples, config.data) if first_start else Preprocessor.load(saved)
+    )
     if chief:
         run.prepare(config)
-        preprocessor.save(run.root / PREPROCESSOR_FILE)
+        if first_start:
+            preprocessor.save(saved)
 
     steps_per_epoch = max(len(train_examples) // config.data.batch_size, 1)
     total_steps = total_steps_of(config, steps_per_epoch)
@@ -111,14 +115,6 @@ def total_steps_of(config: Config, steps_per_epoch: int) -> int:
 def _printer(chief: bool) -> Callable[[str], None]:
     """Console lines come from the chief alone, above its progress bar."""
     return tqdm.write if chief else lambda line: None
-
-
-def _preprocessor(run: Run, train_examples: list[Example], config: Config) -> Preprocessor:
-    """The run's saved preprocessing when resuming (the vocabulary must not change), else fitted."""
-    saved = run.root / PREPROCESSOR_FILE
-    if saved.is_file():
-        return Preprocessor.load(saved)
-    return Preprocessor.fit(train_examples, config.data)
 
 
 def per_example_loss(objective: str) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
