@@ -33,6 +33,7 @@ from dlstart.questions import (  # noqa: E402
     ANSWERS_FILE,
     FRAMEWORKS,
     MIGRATIONS,
+    NOTES_FILE,
     TEMPLATE_QUESTIONS,
     USER_OWNED,
     Migration,
@@ -118,18 +119,30 @@ def cookiecutter_context(framework: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def copier_migration(migration: Migration) -> dict:
-    """The `_migrations` entry that runs `migrations/rename.py` once, before the merge."""
-    command = ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/migrations/rename.py"]
-    for old, new in migration.rename_files.items():
-        command += ["--file", f"{old}={new}"]
-    for old, new in migration.rename_keys.items():
-        command += ["--key", f"{old}={new}"]
-    return {
-        "version": migration.version,
-        "command": command,
-        "when": "{{ _stage == 'before' }}",
-    }
+def copier_migrations(migration: Migration) -> list[dict]:
+    """The `_migrations` entries of one migration: `migrations/rename.py` before the merge, for
+    its renames; `migrations/notice.py` after it, for its notice."""
+    entries = []
+    src = "{{ _copier_conf.src_path }}/migrations/"
+    if migration.rename_files or migration.rename_keys:
+        command = ["{{ _copier_python }}", src + "rename.py"]
+        for old, new in migration.rename_files.items():
+            command += ["--file", f"{old}={new}"]
+        for old, new in migration.rename_keys.items():
+            command += ["--key", f"{old}={new}"]
+        entries.append(
+            {"version": migration.version, "command": command, "when": "{{ _stage == 'before' }}"}
+        )
+    if migration.notice:
+        command = ["{{ _copier_python }}", src + "notice.py", "--notes", NOTES_FILE]
+        entries.append(
+            {
+                "version": migration.version,
+                "command": [*command, migration.notice],
+                "when": "{{ _stage == 'after' }}",
+            }
+        )
+    return entries
 
 
 def copier_config(framework: str | None) -> dict:
@@ -158,7 +171,7 @@ def copier_config(framework: str | None) -> dict:
     }
     if framework is None and MIGRATIONS:
         # Only the root template is versioned (a git repository root), so only it migrates.
-        config["_migrations"] = [copier_migration(m) for m in MIGRATIONS]
+        config["_migrations"] = [e for m in MIGRATIONS for e in copier_migrations(m)]
     if framework is None:
         config["framework"] = {
             "type": "str",

@@ -1,3 +1,3 @@
 """dlstart: start deep-learning projects right."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

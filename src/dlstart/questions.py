@@ -14,6 +14,8 @@ from typing import Any
 from dlstart.errors import UsageError
 
 ANSWERS_FILE = ".copier-answers.yml"
+# Where an update writes the notices of the migrations it crosses (`Migration.notice`).
+NOTES_FILE = "UPDATE-NOTES.md"
 CANONICAL_TEMPLATE_URL = "https://github.com/dlstart/dlstart.git"
 
 TASKS = {
@@ -334,22 +336,44 @@ USER_OWNED: tuple[str, ...] = (
 class Migration:
     """A change between template versions that a three-way merge cannot carry.
 
-    It runs once, in the project, when `dlstart update` crosses `version` (the release tag that
-    introduces the change), before the merge: `migrations/rename.py` renames user-owned files
-    (paths may hold `{package_name}`) and dotted config keys within their section, in every YAML
-    file under `configs/`, the user's own included.
+    It runs once, in the project, when `dlstart update` crosses `version` (the release that
+    introduces the change: a tag, or the `v<package version>` a checkout's commits count from):
+    before the merge, `migrations/rename.py` renames user-owned files (paths may hold
+    `{package_name}`) and dotted config keys within their section, in every YAML file under
+    `configs/`, the user's own included; after the merge, `migrations/notice.py` appends
+    `notice` to `NOTES_FILE` at the project root and `dlstart update` prints it. A notice is one
+    short paragraph for what no script can do for the user, such as a user-owned file whose
+    template version changed: the file, what changed, how to see the new version. It may hold
+    `{package_name}`, `{framework}`, `{task}` (the project's answers), never Jinja markup.
     """
 
     version: str
     rename_files: dict[str, str] = field(default_factory=dict)
     rename_keys: dict[str, str] = field(default_factory=dict)
+    notice: str = ""
 
     def __post_init__(self) -> None:
         for old, new in self.rename_keys.items():
             if old.rpartition(".")[0] != new.rpartition(".")[0]:
                 raise ValueError(f"{self.version}: {old} -> {new} leaves its section")
+        if any(mark in self.notice for mark in ("{{", "{%", "{#")):
+            raise ValueError(f"{self.version}: a notice holds no Jinja markup (copier renders it)")
 
+
+MODEL_NOTICE = (
+    "src/{package_name}/model.py is yours, so this update left it as it was, but the template's "
+    "model changed in this release: explicit weight initialisation; batch-norm and layer-norm "
+    "constants read from recipe.py (which updates bring from now on); TensorFlow's model built "
+    "on the new blocks.py; JAX's attribute names follow PyTorch's (a checkpoint loads only into "
+    "a model with the names it was saved under). To see the new version, generate a fresh "
+    "project with the same answers, e.g. `dlstart new /tmp/fresh --yes --framework {framework} "
+    "--task {task}`, and compare its src/fresh/model.py with yours; port what you want."
+)
 
 # Add an entry in the release that renames a user-owned file or a config key, e.g.
-# Migration("v0.3.0", rename_keys={"trainer.max_epochs": "trainer.epochs"}).
-MIGRATIONS: tuple[Migration, ...] = ()
+# Migration("v0.3.0", rename_keys={"trainer.max_epochs": "trainer.epochs"}), or whose change to
+# a user-owned file projects should hear about (`notice`). `version` is the release the change
+# ships in: `__version__` (src/dlstart/__init__.py) bumped in the same commit, so projects made
+# before it (`v0.1.0`, `v0.1.0.post<N>+g...`) cross it and projects made after (`v0.2.0`,
+# `v0.2.0.post<N>+g...`) do not.
+MIGRATIONS: tuple[Migration, ...] = (Migration("v0.2.0", notice=MODEL_NOTICE),)

@@ -4,11 +4,13 @@ Copier performs the three-way merge (the project's release rendered with its ans
 release rendered with the new answers, and the project as committed). dlstart adds what a
 user needs around it: refusals that change nothing, files that stay put when a release drops
 them but they are the user's (user-owned, or edited), a rollback when the merge fails midway,
-and a summary of what changed.
+and a summary of what changed, with the notices of the releases crossed (`Migration.notice`,
+which the template's `migrations/notice.py` appends to `NOTES_FILE`).
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,8 +24,8 @@ from dlstart import git, interrupts
 from dlstart.answers import typed
 from dlstart.errors import DlstartError, Failed, Interrupted, Refused, UsageError
 from dlstart.project import Project, require_clean_git, require_versioned
-from dlstart.questions import USER_OWNED
-from dlstart.template_repo import TemplateRepo, parse_version
+from dlstart.questions import NOTES_FILE, USER_OWNED
+from dlstart.template_repo import TemplateRepo, environment, parse_version
 
 CONFLICT_START, CONFLICT_END = "<<<<<<< ", ">>>>>>> "
 
@@ -53,6 +55,7 @@ class Outcome:
     kept_edited: list[str] = field(default_factory=list)
 
     unresolved: dict[str, str] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
 
     @property
     def conflicts(self) -> list[str]:
@@ -97,13 +100,30 @@ def update(
         if not changes:
             return Outcome(old, old)
         target = old
+    notes_before = _read_notes(project)
     with _rollback_on_error(project):
         _run_copier(project, repo, target, changes)
         kept_owned = git.deleted_matching(project.path, USER_OWNED)
         git.restore_paths(project.path, kept_owned)
         kept_edited = _keep_edited_deletions(project, repo)
     changes = git.changes(project.path)
-    return Outcome(old, target, changes, kept_owned, kept_edited, unresolved(project, changes))
+    notices = new_notices(notes_before, _read_notes(project))
+    return Outcome(
+        old, target, changes, kept_owned, kept_edited, unresolved(project, changes), notices
+    )
+
+
+def _read_notes(project: Project) -> str:
+    path = project.path / NOTES_FILE
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def new_notices(before: str, after: str) -> list[str]:
+    """The notices the update appended to the notes file: `## ` headed sections."""
+    kept = before.rstrip()
+    added = after[len(kept) :] if after.startswith(kept) else after
+    sections = (part.strip() for part in re.split(r"(?m)^(?=## )", added))
+    return [section for section in sections if section.startswith("## ")]
 
 
 def unresolved(project: Project, changes: list[git.Change]) -> dict[str, str]:
@@ -184,7 +204,7 @@ def _run_copier(project: Project, repo: TemplateRepo, ref: str, data: Mapping[st
     from plumbum import ProcessExecutionError
 
     try:
-        with repo.active():
+        with repo.active(), environment({"DLSTART_UPDATE": "1"}):
             copier.run_update(
                 project.path,
                 data=dict(data),

@@ -3,7 +3,9 @@ repository with a release history, and projects generated from it.
 
 The repository is a copy of the real template machinery (root copier.yml, hooks/, migrations/,
 templates/_shared and templates/pytorch, and the questions and sync tool that write copier.yml);
-each release edits files under the template and runs the real sync tool before tagging.
+each release edits files under the template and runs the real sync tool before tagging. A history
+starts at package version 0.1.0 without migrations, whatever the real ones are (its releases are
+its own); a test adds the migrations it needs, or keeps the real ones (`real_migrations`).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def run_git(*args: str, cwd: Path) -> str:
 class TemplateHistory:
     """A git repository of the templates whose releases the tests write one by one."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, real_migrations: bool = False) -> None:
         self.path = path
         for relative in COPIED:
             source, target = ROOT / relative, path / relative
@@ -72,6 +74,14 @@ class TemplateHistory:
             else:
                 shutil.copy2(source, target)
         run_git("init", "--quiet", "--initial-branch=main", cwd=path)
+        self.set_package_version("0.1.0")
+        if not real_migrations:
+            self.add_migration("")
+
+    def set_package_version(self, version: str) -> None:
+        """The `__version__` a checkout of the history declares (its untagged commits count
+        from it)."""
+        self.write("src/dlstart/__init__.py", f'__version__ = "{version}"\n')
 
     def write(self, relative: str, text: str) -> None:
         target = self.path / relative
@@ -82,9 +92,11 @@ class TemplateHistory:
         (self.path / relative).unlink()
 
     def add_migration(self, code: str) -> None:
-        """Register a migration as a template author does: in questions.py, then sync."""
+        """Register a migration as a template author does: in questions.py, then sync ("" for
+        none)."""
         questions = self.path / "src/dlstart/questions.py"
-        questions.write_text(questions.read_text() + f"\nMIGRATIONS = ({code},)\n")
+        entries = f"({code},)" if code else "()"
+        questions.write_text(questions.read_text() + f"\nMIGRATIONS = {entries}\n")
 
     def commit(self, message: str) -> None:
         """Sync the generated parts, then commit everything (no tag)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import TYPE_CHECKING
 
 from dlstart.commands._shared import (
@@ -33,7 +34,8 @@ Files the template marks as yours (src/<package>/model.py, configs/*.yaml except
 configs/default.yaml) are never rewritten. Elsewhere, where you and the template
 changed the same lines, the file keeps both between `<<<<<<< before updating`
 and `>>>>>>> after updating`. A file the new release drops is deleted only if
-you never edited it.
+you never edited it. What a release changed that an update cannot bring (its
+version of a file of yours) is printed once, and added to UPDATE-NOTES.md.
 
 """
 
@@ -98,6 +100,28 @@ def report_status(proj: Project, status: Status) -> int:
     return Exit.UPDATE_AVAILABLE
 
 
+def report_notices(notices: list[str]) -> None:
+    """Each notice of a release crossed: its heading, then its paragraph, at 80 columns."""
+    from dlstart.questions import NOTES_FILE
+
+    if not notices:
+        return
+    print(f"Not changed for you (also added to {NOTES_FILE}: commit it with the update):")
+    for notice in notices:
+        heading, _, body = notice.partition("\n")
+        print(f"  {heading.removeprefix('## ')}:")
+        print(
+            textwrap.fill(
+                " ".join(body.split()),
+                80,
+                initial_indent="    ",
+                subsequent_indent="    ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+
+
 def report_outcome(proj: Project, repo: TemplateRepo, outcome: Outcome) -> int:
     if outcome.old == outcome.new and not outcome.changes:
         print(f"{proj.name} is up to date with template {outcome.new}: nothing to do.")
@@ -122,6 +146,7 @@ def report_outcome(proj: Project, repo: TemplateRepo, outcome: Outcome) -> int:
             "In each conflicted file keep what you want between `<<<<<<< before updating` and "
             "`>>>>>>> after updating`, then `git add` it."
         )
+    report_notices(outcome.notices)
     print(
         "Review with `git diff`, then: "
         f'git add -A && git commit -m "Update to dlstart template {outcome.new}"'
