@@ -96,7 +96,7 @@ class DataConfig(Section):
     batch_size: Count
     num_workers: NonNegativeInt
 {%- if cookiecutter.task == "image" %}
-    image_size: Annotated[int, Field(ge=8, description="an integer >= 8")]
+    image_size: Annotated[int, Field(ge=1, description="an integer >= 1")]
     augment: bool
 {%- elif cookiecutter.task == "text" %}
     max_length: Count

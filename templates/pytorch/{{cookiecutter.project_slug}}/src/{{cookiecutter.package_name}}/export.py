@@ -118,7 +118,6 @@ def main(argv: list[str] | None = None) -> None:
         "--checkpoint", type=Path, required=True, help="a .pt file, or a run directory (latest)"
     )
     parser.add_argument("--format", choices=[*EXPORTERS, "all"], default="all")
-    parser.add_argument("--verbose", action="store_true", help="show PyTorch's export chatter")
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
 
