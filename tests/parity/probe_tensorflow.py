@@ -143,13 +143,7 @@ class TensorFlowProbe:
     def batches(self, task: str, steps: int, batch_size: int) -> list[Arrays]:
         config, preprocessor = self._setup([])
         examples = self.data.load_split(config.data, "train")
-        order = np.random.default_rng(0).permutation(len(examples))
-        batches = []
-        for i in range(steps):
-            chosen = [examples[j] for j in order[i * batch_size : (i + 1) * batch_size]]
-            batch = dict(preprocessor.encode(chosen))
-            batches.append({**batch, "target": preprocessor.encode_targets(chosen)})
-        return batches
+        return protocol.encode_batches(examples, preprocessor, steps, batch_size)
 
     def train(
         self, task: str, weights: Arrays, batches: list[Arrays], steps: int, overrides: list[str]

@@ -32,7 +32,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -80,6 +80,19 @@ def draw_weights(shapes: dict[str, list[int]], seed: int) -> Arrays:
 
 def statistics(weights: Arrays) -> dict[str, list[float]]:
     return {name: [float(np.mean(a)), float(np.std(a))] for name, a in weights.items()}
+
+
+def encode_batches(
+    examples: list[Any], preprocessor: Any, steps: int, batch_size: int
+) -> list[Arrays]:
+    """The first `steps` training batches in a fixed order, encoded, without augmentation."""
+    order = np.random.default_rng(0).permutation(len(examples))
+    batches = []
+    for i in range(steps):
+        chosen = [examples[j] for j in order[i * batch_size : (i + 1) * batch_size]]
+        batch = dict(preprocessor.encode(chosen))
+        batches.append({**batch, "target": preprocessor.encode_targets(chosen)})
+    return batches
 
 
 def save_batches(batches: list[Arrays], path: Path) -> None:
