@@ -23,24 +23,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-ANSWERS_FILE = ".copier-answers.yml"
+from rename import answer  # this folder, as copier runs the script by its path
+
 TITLE = (
     "# Update notes\n\n"
     "What template updates could not change in this project for you, one note per release that\n"
     "needed one. Act on each, then keep this file or delete it.\n"
 )
 PLACEHOLDER = re.compile(r"\{(package_name|framework|task)\}")
-
-
-def answer(name: str) -> str | None:
-    answers = Path(ANSWERS_FILE)
-    if not answers.is_file():
-        return None
-    for line in answers.read_text(encoding="utf-8").splitlines():
-        match = re.match(rf"^{name}:\s*(.+?)\s*$", line)
-        if match:
-            return match.group(1).strip("'\"")
-    return None
 
 
 def entry(version: str, text: str) -> str:
