@@ -81,9 +81,9 @@ def test_help_and_recommend_do_not_import_copier_or_questionary(argv: list[str])
 
 
 def test_recommend_without_a_terminal(dlstart) -> None:
-    result = dlstart("recommend", "--goal", "browser")
+    result = dlstart("recommend", "--goal", "mobile")
     assert result.code == 2 and "--hardware" in result.err and "--experience" in result.err
-    result = dlstart("recommend", "--goal", "browser", "--hardware", "gpu", "--experience", "new")
+    result = dlstart("recommend", "--goal", "mobile", "--hardware", "gpu", "--experience", "new")
     assert result.code == 0
     first = next(line for line in result.out.splitlines() if line.lstrip().startswith("1."))
     assert "TensorFlow" in first

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import copier
 import pytest
+import yaml
 
 from dlstart.questions import FRAMEWORKS, TASKS
 
@@ -20,8 +21,10 @@ def answers(framework: str, task: str, hardware: str) -> dict:
         "project_slug": "same-tree",
         "package_name": "same_tree",
         "description": "One tree, two engines.",
+        "goal": "mobile",
         "task": task,
         "hardware": hardware,
+        "experience": "jax",
         "python_version": FRAMEWORKS[framework].python_versions[-1],
     }
     if hardware == "cluster":
@@ -36,31 +39,50 @@ def without_answers_file(files: dict) -> dict:
 
 CASES = [(fw, task, "cpu") for fw in FRAMEWORKS for task in TASKS]
 CASES += [(fw, "image", "cluster") for fw in FRAMEWORKS]
+# Deployment targets: cookiecutter takes them as comma-separated text, copier as a list.
+DEPLOYS = ["api,browser", "mobile", ""]
 
 
-@pytest.mark.parametrize(("framework", "task", "hardware"), CASES)
+@pytest.mark.parametrize(
+    ("framework", "task", "hardware", "deploy"),
+    [(*case, DEPLOYS[i % len(DEPLOYS)]) for i, case in enumerate(CASES)],
+)
 def test_cookiecutter_copier_and_dlstart_make_the_same_tree(
-    cookies, dlstart, tmp_path: Path, framework: str, task: str, hardware: str
+    cookies, dlstart, tmp_path: Path, framework: str, task: str, hardware: str, deploy: str
 ) -> None:
     data = answers(framework, task, hardware)
     template = ROOT / "templates" / framework
-    baked = cookies.bake(extra_context=data, template=str(template))
+    baked = cookies.bake(extra_context={**data, "deploy": deploy}, template=str(template))
     assert baked.exit_code == 0, baked.exception
     copied = tmp_path / "copied"
-    copier.run_copy(str(template), copied, data=data, defaults=True, unsafe=True, quiet=True)
+    targets = [t for t in deploy.split(",") if t]
+    copier.run_copy(
+        str(template),
+        copied,
+        data={**data, "deploy": targets},
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+    )
     flags = [
         "--framework",
         framework,
         "--name",
         data["project_name"],
+        "--goal",
+        data["goal"],
         "--task",
         task,
         "--hardware",
         hardware,
+        "--experience",
+        data["experience"],
         "--python",
         data["python_version"],
         "--description",
         data["description"],
+        "--deploy",
+        deploy,
     ]
     if hardware == "cluster":
         flags += ["--nodes", "3", "--gpus-per-node", "4"]
@@ -72,5 +94,13 @@ def test_cookiecutter_copier_and_dlstart_make_the_same_tree(
     assert expected[".python-version"][0].strip() == data["python_version"].encode()
     assert without_answers_file(tree(copied)) == expected
     assert without_answers_file(tree(tmp_path / "dlstart")) == expected
+    assert ("src/same_tree/serve.py" in expected) == ("api" in targets)
+    assert ("Dockerfile.serve" in expected) == ("api" in targets)
+    assert (b"\nserve:" in expected["Makefile"][0]) == ("api" in targets)
     for project in (baked.project_path, copied, tmp_path / "dlstart"):
         assert (project / ".git").is_dir()
+        folders = [p for p in project.rglob("*") if p.is_dir() and ".git" not in p.parts]
+        assert all(any(folder.iterdir()) for folder in folders)
+        recorded = yaml.safe_load((project / ANSWERS_FILE).read_text())
+        assert (recorded["goal"], recorded["experience"]) == ("mobile", "jax")
+    assert yaml.safe_load((copied / ANSWERS_FILE).read_text())["deploy"] == targets

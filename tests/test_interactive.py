@@ -38,10 +38,13 @@ def test_questions_recommend_and_generate(
     keys(ENTER)  # experience: new to deep learning
     keys(ENTER)  # framework: the recommended one
     keys(DOWN + ENTER)  # Python: the framework's default, [the next one]
+    keys(" " + ENTER)  # deploy: [api] ticked too, beside mobile, the goal's
     result = dlstart("new")
     assert result.code == 0, result.err
     answers = yaml.safe_load((isolated / "vision-demo" / ".copier-answers.yml").read_text())
     assert answers["framework"] == "tensorflow"
+    assert (answers["goal"], answers["experience"]) == ("mobile", "new")
+    assert answers["deploy"] == ["api", "mobile"]
     assert (answers["task"], answers["hardware"]) == ("text", "gpu")
     assert answers["python_version"] == "3.12"
     assert "folder and distribution: vision-demo, package: vision_demo" in result.out
@@ -51,7 +54,7 @@ def test_questions_recommend_and_generate(
 def test_picking_another_framework_than_the_recommended(dlstart, isolated: Path, keys) -> None:
     keys(ENTER * 5)  # the name from DEST, research, image, CPU (detected), new to DL
     keys(DOWN * 2 + ENTER)  # framework: PyTorch (recommended), TensorFlow, [JAX]
-    keys(ENTER)
+    keys(ENTER * 2)  # Python, deploy
     result = dlstart("new", "proto")
     assert result.code == 0, result.err
     answers = yaml.safe_load((isolated / "proto" / ".copier-answers.yml").read_text())
@@ -59,11 +62,11 @@ def test_picking_another_framework_than_the_recommended(dlstart, isolated: Path,
 
 
 def test_flags_given_are_not_asked(dlstart, isolated: Path, keys) -> None:
-    keys(ENTER)  # the name
+    keys(ENTER * 2)  # the name, the goal
     keys(DOWN * 3 + ENTER)  # hardware, of the JAX template: cpu gpu multi_gpu [cluster] tpu
     keys(CLEAR + "4" + ENTER)  # machines
     keys(ENTER)  # GPUs per machine
-    keys(ENTER)  # Python
+    keys(ENTER * 3)  # experience, Python, deploy
     result = dlstart("new", "grid", "--framework", "jax", "--task", "tabular")
     assert result.code == 0, result.err
     answers = yaml.safe_load((isolated / "grid" / ".copier-answers.yml").read_text())
@@ -82,7 +85,7 @@ def test_ctrl_c_during_the_questions_writes_nothing(dlstart, isolated: Path, key
 def test_an_invalid_name_is_refused_until_corrected(dlstart, isolated: Path, keys) -> None:
     keys(CLEAR + "torch" + ENTER)  # refused: it would shadow torch; the question stays
     keys(CLEAR + "Torch Light" + ENTER)
-    keys(ENTER * 3)  # task, hardware, Python
+    keys(ENTER * 6)  # goal, task, hardware, experience, Python, deploy
     result = dlstart("new", "--framework", "pytorch")
     assert result.code == 0, result.err
     assert (isolated / "torch-light" / "src" / "torch_light").is_dir()

@@ -78,6 +78,7 @@ def test_answers_file_with_flags_overriding_it(dlstart, isolated: Path) -> None:
     (isolated / "answers.yml").write_text(
         "project_name: Speech Tagger\ndescription: Tags speech.\ntask: text\n"
         "framework: tensorflow\nhardware: multi_gpu\ngpus_per_node: 2\npython_version: '3.12'\n"
+        "goal: serving\nexperience: tensorflow\ndeploy: [browser, api]\n"
     )
     result = dlstart("new", "--answers", "answers.yml", "--hardware", "gpu", "--gpus-per-node", "2")
     assert result.code == 2 and "--gpus-per-node applies only" in result.err
@@ -87,6 +88,8 @@ def test_answers_file_with_flags_overriding_it(dlstart, isolated: Path) -> None:
     assert answers["description"] == "Tags speech."
     assert (answers["hardware"], answers["gpus_per_node"]) == ("multi_gpu", 2)
     assert answers["python_version"] == "3.11"
+    assert (answers["goal"], answers["experience"]) == ("serving", "tensorflow")
+    assert answers["deploy"] == ["api", "browser"]
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,8 @@ TORCH_CPU = ("pytorch", CPU)
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 Pins = dict[str, tuple[str, str]]  # canonical name -> (name as written, version)
+# Requirements files a project holds only for some answers: their conditional template names.
+OUTPUT_NAMES = {"serve": '{% if "api" in cookiecutter.deploy %}serve.txt{% endif %}'}
 
 
 class LockError(Exception):
@@ -77,7 +79,8 @@ class Lock:
 
     @property
     def output(self) -> Path:
-        return TEMPLATES / self.template / PROJECT_DIR / "requirements" / f"{self.target}.txt"
+        name = OUTPUT_NAMES.get(self.target, f"{self.target}.txt")
+        return TEMPLATES / self.template / PROJECT_DIR / "requirements" / name
 
     @property
     def name(self) -> str:

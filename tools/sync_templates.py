@@ -31,7 +31,10 @@ import dlstart_hooks  # noqa: E402
 
 from dlstart.questions import (  # noqa: E402
     ANSWERS_FILE,
+    EXPERIENCE,
     FRAMEWORKS,
+    GOALS,
+    HARDWARE,
     MIGRATIONS,
     NOTES_FILE,
     TEMPLATE_QUESTIONS,
@@ -40,6 +43,7 @@ from dlstart.questions import (  # noqa: E402
     Question,
     question,
 )
+from dlstart.recommender import reasons_for  # noqa: E402
 
 TEMPLATES = ROOT / "templates"
 SHARED = TEMPLATES / "_shared"
@@ -50,7 +54,9 @@ HOOKS = ROOT / "hooks"
 COOKIECUTTER_HOOKS = {
     "pre_gen_project.py": (
         '["check-names", {{ cookiecutter.project_slug | tojson }}, '
-        "{{ cookiecutter.package_name | tojson }}]"
+        '{{ cookiecutter.package_name | tojson }}, "--deploy", {{ cookiecutter.deploy | tojson }}, '
+        + json.dumps(",".join(question("deploy").choices))
+        + "]"
     ),
     "post_gen_project.py": '["post-gen", ".", {{ cookiecutter.package_name | tojson }}]',
 }
@@ -104,6 +110,8 @@ def copier_question(q: Question, framework: str | None) -> dict:
             entry["choices"] = list(q.choices_for(name))
         default = q.copier_default or q.default_for(name)
         entry["default"] = default if default is not None else entry["choices"][0]
+    if q.multiselect:
+        entry["multiselect"] = True
     if q.when:
         entry["when"] = q.when
     if q.names:
@@ -111,11 +119,29 @@ def copier_question(q: Question, framework: str | None) -> dict:
     return entry
 
 
+def why(framework: str) -> dict:
+    """The `_why` template variable: the recommender's reasons for the framework by criterion
+    and answer, and the answers' labels, for the README's "Why <framework>" section."""
+    return {
+        "reasons": reasons_for(framework),
+        "labels": {"goal": GOALS, "hardware": HARDWARE, "experience": EXPERIENCE},
+    }
+
+
 def cookiecutter_context(framework: str | None) -> str:
     """The `cookiecutter` mapping copier renders, so `{{ cookiecutter.x }}` works under both."""
     lines = [f"{q.name}: {{{{ {q.name} | tojson }}}}" for q in TEMPLATE_QUESTIONS]
     fw = "{{ framework | tojson }}" if framework is None else json.dumps(framework)
-    lines += [f"_framework: {fw}", f"_answers_file: {json.dumps(ANSWERS_FILE)}"]
+    if framework is None:
+        table = json.dumps({name: why(name) for name in FRAMEWORKS})
+        reasons = "{{ " + table + "[framework] | tojson }}"
+    else:
+        reasons = json.dumps(why(framework))
+    lines += [
+        f"_framework: {fw}",
+        f"_answers_file: {json.dumps(ANSWERS_FILE)}",
+        f"_why: {reasons}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -193,13 +219,20 @@ def cookiecutter_config(framework: str) -> dict:
     config: dict = {}
     for q in TEMPLATE_QUESTIONS:
         choices = q.choices_for(framework)
-        if choices:
+        if q.multiselect:  # cookiecutter has no multiselect prompt: comma-separated text
+            config[q.name] = q.cookiecutter_default
+        elif choices:
             default = q.default_for(framework)
             config[q.name] = sorted(choices, key=lambda c: c != default)
         else:
             config[q.name] = q.cookiecutter_default or q.default_for(framework)
     config["_framework"] = framework
     config["_answers_file"] = ANSWERS_FILE
+    config["_why"] = why(framework)
+    config["__prompts__"] = {
+        q.name: q.help + (f" ({', '.join(q.choices)}, comma-separated)" if q.multiselect else "")
+        for q in TEMPLATE_QUESTIONS
+    }
     return config
 
 

@@ -98,6 +98,16 @@ def check_names(slug: str, package: str) -> str | None:
     return slug_error(slug) or package_error(package)
 
 
+def deploy_error(targets: str, known: str) -> str | None:
+    """What is wrong with comma-separated deployment targets (cookiecutter has no multiselect
+    question, so its answer is text), or None."""
+    allowed = known.split(",")
+    for target in (t.strip() for t in targets.split(",")):
+        if target and target not in allowed:
+            return f"deploy {target!r} is not one of {', '.join(allowed)} (comma-separated)"
+    return None
+
+
 def _identity_args(project: Path) -> list[str]:
     """`-c user.name/user.email` for a first commit where git has no identity configured."""
     configured = subprocess.run(
@@ -154,7 +164,18 @@ def next_steps(project: Path, package: str) -> str:
     )
 
 
+def remove_empty_folders(project: Path) -> None:
+    """Remove the folders left empty by files whose conditional names rendered empty (a
+    deployment target not chosen): both engines create a folder before skipping its files, and
+    neither can skip a folder by its name alone (cookiecutter fails on one that renders empty)."""
+    for folder in sorted(project.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        inside_git = ".git" in folder.relative_to(project).parts
+        if folder.is_dir() and not inside_git and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 def post_generate(project: Path, package: str, quiet: bool = False) -> None:
+    remove_empty_folders(project)
     init_git(project)
     if not quiet:
         print(next_steps(project, package))
@@ -166,12 +187,20 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-names", help="validate a project slug and package name")
     check.add_argument("slug")
     check.add_argument("package")
+    check.add_argument(
+        "--deploy",
+        nargs=2,
+        metavar=("TARGETS", "KNOWN"),
+        help="comma-separated deployment targets, and the known ones (cookiecutter's answer)",
+    )
     post = sub.add_parser("post-gen", help="git init, first commit, next steps")
     post.add_argument("project", type=Path)
     post.add_argument("package")
     args = parser.parse_args(argv)
     if args.command == "check-names":
         error = check_names(args.slug, args.package)
+        if error is None and args.deploy:
+            error = deploy_error(*args.deploy)
         if error:
             print(f"ERROR: {error}", file=sys.stderr)
             return 1
@@ -181,4 +210,4 @@ def main(argv: list[str] | None = None) -> int:
 
 {% endraw %}
 if __name__ == "__main__":
-    sys.exit(main(["check-names", {{ cookiecutter.project_slug | tojson }}, {{ cookiecutter.package_name | tojson }}]))
+    sys.exit(main(["check-names", {{ cookiecutter.project_slug | tojson }}, {{ cookiecutter.package_name | tojson }}, "--deploy", {{ cookiecutter.deploy | tojson }}, "api,mobile,browser"]))

@@ -39,9 +39,11 @@ def add_options(
     group = parser.add_argument_group("answers (asked on a terminal when not given)")
     for key in keys:
         q = question(key)
-        kind: dict[str, Any] = (
-            {"type": _count} if q.type == "int" else {"choices": q.choices or None}
-        )
+        kind: dict[str, Any] = {"choices": q.choices or None}
+        if q.type == "int":
+            kind = {"type": _count}
+        elif q.multiselect:  # comma-separated, checked by the question
+            kind = {}
         metavar = q.metavar or q.flag.removeprefix("--").upper()
         group.add_argument(
             q.flag, dest=key, metavar=metavar, help=helps.get(key, flag_help(q)), **kind

@@ -20,7 +20,7 @@ from typing import Any
 
 from dlstart import git, interrupts
 from dlstart.errors import DlstartError, Failed, Interrupted, Refused, UsageError
-from dlstart.template_source import Source
+from dlstart.template_source import Source, load_hooks
 
 PHASES = ("rendered", "committed", "placing", "placed")
 
@@ -153,6 +153,7 @@ def _render(source: Source, staged: Path, data: dict[str, Any]) -> None:
             skip_tasks=True,
             quiet=True,
         )
+        load_hooks().remove_empty_folders(staged)
     except (Exception, SystemExit) as error:
         raise GenerationError(
             f"the template failed to render ({type(error).__name__}: {error}); nothing was written"

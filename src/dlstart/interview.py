@@ -20,7 +20,7 @@ from dlstart import hardware as hw
 from dlstart import recommender as rec
 from dlstart.errors import DlstartError, UsageError
 from dlstart.prompts import Asker, Option
-from dlstart.questions import FRAMEWORKS, check_combination, question
+from dlstart.questions import FRAMEWORKS, check_combination, default_deploy, question
 
 
 class Resolver:
@@ -77,6 +77,14 @@ class Flow:
     def ask(self, key: str) -> str:
         return self.r.select(key, options(key), question(key).default)
 
+    def deploy(self, goal: str) -> list[str]:
+        """The deployment targets, ticked by default as the goal calls for; taken without asking
+        when no one can be asked (they derive from the goal, which was)."""
+        q, default = question("deploy"), default_deploy(goal)
+        if "deploy" not in self.r.given and self.r.asker is None:
+            return default
+        return self.r.get("deploy", default, lambda a, d: a.checkbox(q.help, options("deploy"), d))
+
     def hardware(self, allowed: tuple[str, ...] | None = None) -> str:
         """Asked with this machine's hardware as the default (when offered), said once."""
         if "hardware" in self.r.given:  # no detection needed
@@ -129,9 +137,12 @@ class Answers:
     project_slug: str
     package_name: str
     description: str
+    goal: str
     task: str
     hardware: str
+    experience: str
     python_version: str
+    deploy: list[str]
     num_nodes: int | None = None
     gpus_per_node: int | None = None
 
@@ -258,15 +269,16 @@ def ask_new(flow: Flow, names: Names, show: Callable[[str], None] = print) -> An
     if flow.r.complete:
         show(names.line(name))
     framework = given.get("framework")
-    goal = flow.ask("goal") if framework is None else None
+    goal = flow.ask("goal")
     task = flow.ask("task")
     hardware = flow.hardware(None if framework is None else FRAMEWORKS[framework].hardware)
     check_combination({**given, "hardware": hardware})
     nodes, gpus = flow.counts(hardware)
     for note in flow.notes:
         show(note)
+    experience = flow.ask("experience")
     if framework is None:
-        profile = rec.Profile(goal, hardware, flow.ask("experience"), given.get("python_version"))
+        profile = rec.Profile(goal, hardware, experience, given.get("python_version"))
         framework = choose_framework(flow, profile, show)
     fw = FRAMEWORKS[framework]
     python = flow.r.select(
@@ -274,6 +286,7 @@ def ask_new(flow: Flow, names: Names, show: Callable[[str], None] = print) -> An
         [Option(v, f"Python {v}") for v in fw.python_versions],
         fw.default_python,
     )
+    deploy = flow.deploy(goal)
     flow.r.done()
     return Answers(
         framework=framework,
@@ -281,9 +294,12 @@ def ask_new(flow: Flow, names: Names, show: Callable[[str], None] = print) -> An
         project_slug=slug,
         package_name=names.hooks.package_name(slug),
         description=given.get("description", question("description").default),
+        goal=goal,
         task=task,
         hardware=hardware,
+        experience=experience,
         python_version=python,
+        deploy=deploy,
         num_nodes=nodes,
         gpus_per_node=gpus,
     )

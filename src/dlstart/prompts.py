@@ -24,6 +24,8 @@ class Asker(Protocol):
 
     def count(self, message: str, default: int) -> int: ...
 
+    def checkbox(self, message: str, options: list[Option], default: list[str]) -> list[str]: ...
+
 
 class TerminalAsker:
     """Questions with questionary; Ctrl-C or Ctrl-D raises KeyboardInterrupt."""
@@ -39,6 +41,14 @@ class TerminalAsker:
 
         choices = [questionary.Choice(o.title, o.value, disabled=o.disabled) for o in options]
         return self._ask(questionary.select(message, choices, default=default))
+
+    def checkbox(self, message: str, options: list[Option], default: list[str]) -> list[str]:
+        import questionary
+
+        choices = [
+            questionary.Choice(o.title, o.value, checked=o.value in default) for o in options
+        ]
+        return self._ask(questionary.checkbox(message, choices, instruction="(space to select)"))
 
     def count(self, message: str, default: int) -> int:
         def problem(text: str) -> str | None:

@@ -7,6 +7,7 @@ repository's root `copier.yml`) from these definitions; a test fails when they d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,34 @@ EXPERIENCE = {
     "tensorflow": "knows TensorFlow / Keras",
     "jax": "knows JAX",
 }
+
+DEPLOY_TARGETS = {
+    "api": "an HTTP API server (make serve, Docker, Kubernetes)",
+    "mobile": "an on-device model for phones and edge devices, float and int8",
+    "browser": "a web page that runs the model in the browser (ONNX Runtime Web)",
+}
+
+# The deployment targets a goal calls for. A new project's `deploy` defaults to them, and goals
+# without a target of their own get the API (what every project had before `deploy` existed, so
+# a project made before it keeps its server: its goal is unrecorded and defaults to research).
+# `dlstart update --data goal=...` adds the new goal's targets to the project's.
+GOAL_TARGETS: dict[str, tuple[str, ...]] = {
+    "serving": ("api",),
+    "mobile": ("mobile",),
+    "browser": ("browser",),
+}
+OTHER_GOALS_TARGETS = ("api",)
+
+
+def default_deploy(goal: str | None) -> list[str]:
+    """The deployment targets a project with `goal` gets unless told otherwise."""
+    return list(GOAL_TARGETS.get(goal or "", OTHER_GOALS_TARGETS))
+
+
+def with_targets(deploy: list[str], added: tuple[str, ...] | list[str]) -> list[str]:
+    """`deploy` and `added`, in the order of DEPLOY_TARGETS."""
+    return [t for t in DEPLOY_TARGETS if t in deploy or t in added]
+
 
 HARDWARE = {
     "cpu": "CPU only",
@@ -98,7 +127,10 @@ class Question:
     each engine (cookiecutter prefixes answers with `cookiecutter.`); plain defaults go in
     `default`. `follows` lists the hardware answers a follow-up question applies to (copier's
     `when`; cookiecutter always asks). `names` is a name check of `hooks/dlstart_hooks.py`.
-    `flag`, `explain`, `list_choices` and `default_help` make the flag's --help.
+    `flag`, `explain`, `list_choices` and `default_help` make the flag's --help. A
+    `multiselect` question takes a list of its choices (copier's `multiselect`; under cookiecutter,
+    which has no such prompt, comma-separated text): templates test it with
+    `{% if "x" in cookiecutter.name %}`, never by iterating, which works on both.
     """
 
     name: str
@@ -114,6 +146,7 @@ class Question:
     metavar: str | None = None
     list_choices: bool = False
     default_help: str | None = None
+    multiselect: bool = False
     copier_default: str | None = None
     cookiecutter_default: str | None = None
     names: str | None = None
@@ -145,6 +178,8 @@ class Question:
                     f"{origin}: {self.name} must be a whole number of at least 1, not {value!r}"
                 )
             return value
+        if self.multiselect:
+            return self._check_list(value, origin)
         if self.name == "python_version" and isinstance(value, float):
             raise UsageError(f"{origin}: write python_version as a quoted string, e.g. '3.11'")
         if not isinstance(value, str):
@@ -160,6 +195,22 @@ class Question:
                 f"{', '.join(offered)}"
             )
         return value
+
+    def _check_list(self, value: Any, origin: str) -> list[str]:
+        """A list of choices, or comma-separated text, as the choices in table order."""
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise UsageError(
+                f"{origin}: {self.name} must be a list of {', '.join(self.choices)} "
+                f"(or comma-separated text), not {value!r}"
+            )
+        items = [item.strip() for item in items if item.strip()]
+        for item in items:
+            if item not in self.choices:
+                raise UsageError(
+                    f"{origin}: {self.name} {item!r} is not one of {', '.join(self.choices)}"
+                )
+        return [choice for choice in self.choices if choice in items]
 
 
 PYTHON_VERSIONS = tuple(sorted({v for fw in FRAMEWORKS.values() for v in fw.python_versions}))
@@ -209,7 +260,6 @@ QUESTIONS: tuple[Question, ...] = (
         list_choices=True,
         choices=GOALS,
         default="research",
-        template=False,
     ),
     Question(
         name="task",
@@ -260,7 +310,6 @@ QUESTIONS: tuple[Question, ...] = (
         list_choices=True,
         choices=EXPERIENCE,
         default="new",
-        template=False,
     ),
     Question(
         name="framework",
@@ -284,6 +333,25 @@ QUESTIONS: tuple[Question, ...] = (
             name: {"choices": fw.python_versions, "default": fw.default_python}
             for name, fw in FRAMEWORKS.items()
         },
+    ),
+    Question(
+        name="deploy",
+        help="Deployment targets",
+        flag="--deploy",
+        metavar="TARGETS",
+        explain="where the trained model goes, comma-separated (--deploy api,mobile)",
+        list_choices=True,
+        choices=DEPLOY_TARGETS,
+        multiselect=True,
+        default_help="from the goal: "
+        + ", ".join(f"{goal}: {','.join(t)}" for goal, t in GOAL_TARGETS.items())
+        + f", others: {','.join(OTHER_GOALS_TARGETS)}",
+        copier_default="{{ "
+        + json.dumps({goal: list(t) for goal, t in GOAL_TARGETS.items()})
+        + f".get(goal, {list(OTHER_GOALS_TARGETS)}) | tojson }}}}",
+        cookiecutter_default="{{ "
+        + json.dumps({goal: ",".join(t) for goal, t in GOAL_TARGETS.items()})
+        + f'.get(cookiecutter.goal, "{",".join(OTHER_GOALS_TARGETS)}") }}}}',
     ),
 )
 BY_NAME = {q.name: q for q in QUESTIONS}

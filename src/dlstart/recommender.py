@@ -16,84 +16,184 @@ from dlstart.questions import EXPERIENCE, FRAMEWORKS, GOALS, HARDWARE, question
 DEFAULT_GOAL = question("goal").default
 DEFAULT_EXPERIENCE = question("experience").default
 
-Weights = dict[str, tuple[int, str]]
+
+@dataclass(frozen=True)
+class Reason:
+    """Points an answer gives a framework, why, and what the generated project ships for it.
+
+    `ships` names what a project generated with that answer contains for the reason: a path
+    (`{package}` for the package name; a folder ends with `/`), or `path:text` for a file that
+    holds `text`. A test bakes each and checks; no reason may promise what the project lacks.
+    """
+
+    points: int
+    text: str
+    ships: tuple[str, ...]
+
+
+Weights = dict[str, Reason]
+
+TRAIN = "src/{package}/train.py"
+EXPORT = "src/{package}/export.py"
+SERVE = "src/{package}/serve.py"
 
 WEIGHTS: dict[tuple[str, str], Weights] = {
     ("goal", "research"): {
-        "pytorch": (
+        "pytorch": Reason(
             4,
             "the research default: most papers' reference code and the largest "
-            "pretrained-model ecosystem (Hugging Face), eager code you debug with pdb",
+            "pretrained-model ecosystem; train.py is a plain eager loop you step through with pdb",
+            (TRAIN,),
         ),
-        "jax": (2, "composable grad/jit/vmap for new methods; much of Google DeepMind's research"),
+        "jax": Reason(
+            2,
+            "composable grad/jit/vmap for new methods, as in much of Google DeepMind's "
+            "research; train.py is one jitted step you can transform",
+            (TRAIN + ":jit",),
+        ),
     },
     ("goal", "serving"): {
-        "tensorflow": (
+        "tensorflow": Reason(
             4,
-            "TF Serving: a mature model server for SavedModels, with versioning "
-            "and request batching",
+            "two servers: the project's HTTP API on the SavedModel, and TF Serving (versioning, "
+            "request batching) on the same export with scripts/tf_serving.sh",
+            (SERVE, "scripts/tf_serving.sh"),
         ),
-        "pytorch": (
+        "pytorch": Reason(
+            3,
+            "the HTTP API runs the ONNX export with ONNX Runtime: the serving image holds no "
+            "PyTorch",
+            (SERVE, "requirements/serve.txt:onnxruntime=="),
+        ),
+        "jax": Reason(
             2,
-            "serves through torch.export or ONNX with ONNX Runtime or Triton; "
-            "TorchServe is no longer actively maintained",
+            "the HTTP API runs the jax.export (StableHLO) artifact with JAX alone, no model code",
+            (SERVE, "requirements/serve.txt:jax=="),
         ),
     },
     ("goal", "mobile"): {
-        "tensorflow": (
+        "tensorflow": Reason(
             4,
-            "LiteRT (formerly TensorFlow Lite): the most mature on-device runtime, "
-            "Android, iOS and microcontrollers, with quantization",
+            "LiteRT (formerly TensorFlow Lite), the most mature on-device runtime (Android, iOS, "
+            "microcontrollers): the export writes .tflite in float32 and full-integer int8",
+            (EXPORT + ":tflite",),
         ),
-        "pytorch": (2, "ExecuTorch runs PyTorch models on device; younger than LiteRT"),
-        "jax": (-1, "no on-device runtime of its own: converts through jax2tf to LiteRT"),
+        "pytorch": Reason(
+            2,
+            "ExecuTorch runs the exported .pte (XNNPACK) on Android and iOS, float and int8 "
+            "(PT2E quantization); younger than LiteRT",
+            ("requirements/mobile.txt:executorch==",),
+        ),
+        "jax": Reason(
+            1,
+            "no on-device runtime of its own: the export reaches LiteRT (.tflite, float32 and "
+            "int8) through jax2tf, one conversion more than TensorFlow",
+            (EXPORT + ":tflite",),
+        ),
     },
     ("goal", "browser"): {
-        "tensorflow": (
-            5,
-            "TensorFlow.js runs (and trains) models in the browser, converted "
-            "straight from SavedModel or Keras",
+        "pytorch": Reason(
+            3,
+            "web/ runs the ONNX export PyTorch writes itself (torch.onnx) with ONNX Runtime Web",
+            ("web/", EXPORT + ":onnx"),
         ),
-        "pytorch": (1, "reaches the browser only by ONNX export to ONNX Runtime Web"),
-        "jax": (-1, "no browser runtime: converts through jax2tf and the TF.js converter"),
+        "tensorflow": Reason(
+            2,
+            "web/ runs an ONNX export converted with tf2onnx, with ONNX Runtime Web",
+            ("web/", EXPORT + ":onnx"),
+        ),
+        "jax": Reason(
+            1,
+            "web/ runs an ONNX export converted from the JAX model, with ONNX Runtime Web; "
+            "the youngest converter of the three",
+            ("web/", EXPORT + ":onnx"),
+        ),
     },
     ("goal", "scale"): {
-        "jax": (
+        "jax": Reason(
             4,
-            "jit with sharded arrays (GSPMD) scales one program from a chip to a pod; "
-            "how Google trains its largest models",
+            "jit with sharded arrays (GSPMD) scales one program from a chip to a pod: devices.py "
+            "lays a data and model mesh; how Google trains its largest models",
+            ("src/{package}/devices.py:make_mesh",),
         ),
-        "pytorch": (3, "FSDP2, DTensor and torchrun train most open large models on GPU clusters"),
+        "pytorch": Reason(
+            3,
+            "FSDP2 and torchrun train most open large models on GPU clusters; devices.py shards "
+            "with trainer.strategy=fsdp",
+            ("src/{package}/devices.py:fully_shard",),
+        ),
     },
     ("goal", "numerical"): {
-        "jax": (
+        "jax": Reason(
             4,
-            "a NumPy API with composable grad/jit/vmap and custom_vjp/custom_jvp "
-            "for custom gradients",
+            "a NumPy API with composable grad/jit/vmap and custom_vjp/custom_jvp for custom "
+            "gradients",
+            ("requirements/cpu.txt:jax==",),
         ),
-        "pytorch": (1, "torch.func transforms and autograd.Function for custom gradients"),
+        "pytorch": Reason(
+            1,
+            "torch.func transforms and autograd.Function for custom gradients",
+            ("requirements/cpu.txt:torch==",),
+        ),
     },
     ("hardware", "tpu"): {
-        "jax": (3, "built on XLA with TPUs as a first-class target"),
-        "tensorflow": (2, "TPUStrategy runs Keras models on TPUs"),
+        "jax": Reason(
+            3,
+            "built on XLA with TPUs as a first-class target; scripts/tpu_vm.sh launches on a "
+            "TPU VM",
+            ("scripts/tpu_vm.sh", "requirements/tpu.txt"),
+        ),
+        "tensorflow": Reason(
+            2,
+            "TPUStrategy runs the Keras model on TPUs; scripts/tpu_vm.sh launches on a TPU VM",
+            ("scripts/tpu_vm.sh", "src/{package}/devices.py:TPUStrategy"),
+        ),
     },
     ("hardware", "apple"): {
-        "pytorch": (1, "the MPS backend trains on Apple Silicon GPUs"),
+        "pytorch": Reason(
+            1, "the MPS backend trains on Apple Silicon GPUs", ("requirements/apple.txt",)
+        ),
     },
     ("experience", "new"): {
-        "pytorch": (1, "Pythonic and eager, with the most tutorials and courses"),
-        "tensorflow": (1, "Keras' fit() hides the training loop until you need it"),
-        "jax": (
+        "pytorch": Reason(1, "Pythonic and eager, with the most tutorials and courses", (TRAIN,)),
+        "tensorflow": Reason(
+            1,
+            "Keras layers, a functional model.py that reads like the Keras guides",
+            ("src/{package}/model.py:keras",),
+        ),
+        "jax": Reason(
             -1,
             "its functional style (pure functions, explicit random keys and state) "
             "is a steeper first step",
+            ("src/{package}/model.py:nnx",),
         ),
     },
     **{
-        ("experience", name): {name: (3, f"your team already knows {fw.title.split(' ')[0]}")}
-        for name, fw in FRAMEWORKS.items()
+        ("experience", name): {
+            name: Reason(
+                3,
+                f"your team already knows {fw.title.split(' ')[0]}",
+                (f"requirements/cpu.txt:{pin}",),
+            )
+        }
+        for name, fw, pin in (
+            ("pytorch", FRAMEWORKS["pytorch"], "torch=="),
+            ("tensorflow", FRAMEWORKS["tensorflow"], "tensorflow"),
+            ("jax", FRAMEWORKS["jax"], "jax=="),
+        )
     },
 }
+
+CRITERIA = ("goal", "hardware", "experience")
+
+
+def reasons_for(framework: str) -> dict[str, dict[str, tuple[int, str]]]:
+    """The framework's reasons by criterion and answer, as its template renders them."""
+    table: dict[str, dict[str, tuple[int, str]]] = {criterion: {} for criterion in CRITERIA}
+    for (criterion, answer), weights in WEIGHTS.items():
+        if framework in weights:
+            table[criterion][answer] = (weights[framework].points, weights[framework].text)
+    return table
 
 
 @dataclass(frozen=True)
@@ -108,7 +208,7 @@ class Profile:
 class Score:
     framework: str
     points: int
-    reasons: tuple[tuple[int, str], ...]
+    reasons: tuple[Reason, ...]
     unavailable: str | None = None
 
 
@@ -130,7 +230,7 @@ def score(framework: str, profile: Profile) -> Score:
     moved = tuple(r for r in reasons if r is not None)
     return Score(
         framework,
-        sum(points for points, _ in moved),
+        sum(r.points for r in moved),
         moved,
         unavailable_reason(framework, profile.hardware, profile.python_version),
     )
@@ -168,9 +268,9 @@ def format_ranking(profile: Profile, scores: list[Score]) -> str:
         lines.append(f"  {place}.  {title:<24} score {s.points:>2}{mark}")
         lines += [
             textwrap.fill(
-                reason, 96, initial_indent=f"      {points:+d}  ", subsequent_indent=" " * 10
+                r.text, 96, initial_indent=f"      {r.points:+d}  ", subsequent_indent=" " * 10
             )
-            for points, reason in s.reasons
+            for r in s.reasons
         ]
         if not s.reasons:
             lines.append("      no answer favours it")

@@ -24,7 +24,7 @@ from dlstart import git, interrupts
 from dlstart.answers import typed
 from dlstart.errors import DlstartError, Failed, Interrupted, Refused, UsageError
 from dlstart.project import Project, require_clean_git, require_versioned
-from dlstart.questions import NOTES_FILE, USER_OWNED
+from dlstart.questions import GOAL_TARGETS, NOTES_FILE, USER_OWNED, default_deploy, with_targets
 from dlstart.template_repo import TemplateRepo, environment, parse_version
 
 CONFLICT_START, CONFLICT_END = "<<<<<<< ", ">>>>>>> "
@@ -150,7 +150,11 @@ def _has_markers(path: Path) -> bool:
 
 
 def answer_changes(project: Project, data: Mapping[str, str]) -> dict[str, Any]:
-    """The `--data` answers that differ from the recorded ones, typed; refuses fixed ones."""
+    """The `--data` answers that differ from the recorded ones, typed; refuses fixed ones.
+
+    A new goal adds the deployment targets it calls for to the project's (`goal=browser` gives
+    a mobile project its web page too), unless `deploy` is given as well.
+    """
     recorded = project.answers or {}
     framework = project.framework or "pytorch"
     changes: dict[str, Any] = {}
@@ -162,6 +166,13 @@ def answer_changes(project: Project, data: Mapping[str, str]) -> dict[str, Any]:
             reason = FIXED_ON_UPDATE[key].format(old=recorded.get(key), new=new)
             raise UsageError(f"cannot change {key} on update: {reason}")
         changes[key] = new
+    if "goal" in changes and "deploy" not in data:
+        # A project made before `deploy` existed has the API server: the default of its
+        # unrecorded goal.
+        deploy = recorded.get("deploy", default_deploy(recorded.get("goal")))
+        added = with_targets(deploy, GOAL_TARGETS.get(changes["goal"], ()))
+        if added != deploy:
+            changes["deploy"] = added
     return changes
 
 

@@ -29,6 +29,7 @@ COPIED = (
     "src/dlstart/__init__.py",
     "src/dlstart/errors.py",
     "src/dlstart/questions.py",
+    "src/dlstart/recommender.py",
     "tools/sync_templates.py",
 )
 SHARED = "templates/_shared/{{cookiecutter.project_slug}}"
