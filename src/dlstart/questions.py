@@ -186,7 +186,7 @@ class Question:
             raise UsageError(f"{origin}: {self.name} must be text, not {value!r}")
         offered = self.choices_for(framework)
         if offered and value not in offered:
-            if framework is None:
+            if framework is None or not self.per_framework:
                 raise UsageError(
                     f"{origin}: {self.name} {value!r} is not one of {', '.join(offered)}"
                 )
