@@ -107,10 +107,23 @@ def update(
         git.restore_paths(project.path, kept_owned)
         kept_edited = _keep_edited_deletions(project, repo)
     changes = git.changes(project.path)
+    _remove_emptied_folders(project, changes)
     notices = new_notices(notes_before, _read_notes(project))
     return Outcome(
         old, target, changes, kept_owned, kept_edited, unresolved(project, changes), notices
     )
+
+
+def _remove_emptied_folders(project: Project, changes: list[git.Change]) -> None:
+    """Remove the folders the update's deletions left empty (a deployment target dropped:
+    `web/`), never one that was empty before."""
+    for change in changes:
+        if change.kind != "deleted":
+            continue
+        folder = (project.path / change.path).parent
+        while folder != project.path and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
 
 
 def _read_notes(project: Project) -> str:

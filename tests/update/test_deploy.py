@@ -74,6 +74,16 @@ def test_the_api_target_brings_the_server_and_its_make_targets(
     assert (project / "web/index.html").is_file()
 
 
+def test_dropping_a_target_removes_its_files_and_folder(
+    web_history: TemplateHistory, tmp_path: Path
+) -> None:
+    project = generate(web_history, tmp_path / "demo", "v0.1.0", goal="browser")
+    (project / "data").mkdir()  # empty, the user's: kept
+    assert cli("update", project, "--template", web_history.path, "--data", "deploy=mobile") == 0
+    assert not (project / "web").exists() and (project / "data").is_dir()
+    assert answers(project)["deploy"] == ["mobile"]
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

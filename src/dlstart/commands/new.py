@@ -19,9 +19,10 @@ Generate a deep-learning project. On a terminal it asks for the project name,
 primary goal, task, training hardware (this machine's is detected and offered
 first) and your team's experience, prints the three frameworks ranked with the
 reasons, lets you take the recommendation or pick another, then asks the Python
-version. Every question has a flag; a flag given is not asked. Without a
+version and the deployment targets (api, mobile, browser; those the goal calls
+for are ticked). Every question has a flag; a flag given is not asked. Without a
 terminal, every answer must come from a flag, --answers or --yes: a missing one
-is an error naming its flag.
+is an error naming its flag (the deployment targets follow the goal).
 
 The project records its template version in .copier-answers.yml for `dlstart
 update`. A new folder gets a git repository with one first commit (its own, even

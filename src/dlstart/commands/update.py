@@ -56,8 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data_option(
         parser,
-        "change an answer and regenerate what depends on it, e.g. --data hardware=cluster "
-        "(repeatable; framework, project_slug and package_name cannot change)",
+        "change an answer and regenerate what depends on it, e.g. --data hardware=cluster, "
+        "--data deploy=api,browser (the deployment targets, comma-separated), --data "
+        "goal=browser (also adds the goal's target) (repeatable; framework, project_slug and "
+        "package_name cannot change)",
     )
     add_template_option(parser)
     parser.add_argument(
