@@ -138,3 +138,13 @@ def test_adopt_refuses_what_the_template_does_not_match(
     assert code == Exit.REFUSED
     assert "no file of the template matches" in capsys.readouterr().err
     assert sorted(p.name for p in other.iterdir()) == ["main.py"]
+
+
+def test_adopt_reads_cookiecutters_comma_separated_targets(
+    history: TemplateHistory, tmp_path: Path
+) -> None:
+    project = bake(history, "v0.2.0", tmp_path, goal="mobile", deploy="mobile,api")
+    assert (project / "src/baked/serve.py").is_file()
+    assert cli("adopt", project, "--template", history.path) == 0
+    recorded = answers(project)
+    assert (recorded["goal"], recorded["deploy"]) == ("mobile", ["api", "mobile"])
