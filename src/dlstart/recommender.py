@@ -36,6 +36,8 @@ Weights = dict[str, Reason]
 TRAIN = "src/{package}/train.py"
 EXPORT = "src/{package}/export.py"
 SERVE = "src/{package}/serve.py"
+MOBILE = "src/{package}/mobile.py"
+WEB = ("web/index.html", "src/{package}/web_export.py", "Makefile:web-test:")
 
 WEIGHTS: dict[tuple[str, str], Weights] = {
     ("goal", "research"): {
@@ -75,38 +77,38 @@ WEIGHTS: dict[tuple[str, str], Weights] = {
         "tensorflow": Reason(
             4,
             "LiteRT (formerly TensorFlow Lite), the most mature on-device runtime (Android, iOS, "
-            "microcontrollers): the export writes .tflite in float32 and full-integer int8",
-            (EXPORT + ":tflite",),
+            "microcontrollers): make mobile writes .tflite in float32 and full-integer int8",
+            (MOBILE + ":tflite",),
         ),
         "pytorch": Reason(
             2,
-            "ExecuTorch runs the exported .pte (XNNPACK) on Android and iOS, float and int8 "
-            "(PT2E quantization); younger than LiteRT",
-            ("requirements/mobile.txt:executorch==",),
+            "ExecuTorch runs the .pte make mobile writes (XNNPACK) on Android and iOS, float and "
+            "int8 (PT2E quantization); younger than LiteRT",
+            (MOBILE + ":executorch", "requirements/mobile.txt:executorch=="),
         ),
         "jax": Reason(
             1,
-            "no on-device runtime of its own: the export reaches LiteRT (.tflite, float32 and "
-            "int8) through jax2tf, one conversion more than TensorFlow",
-            (EXPORT + ":tflite",),
+            "no on-device runtime of its own: make mobile reaches LiteRT (.tflite) through jax2tf, "
+            "one conversion more than TensorFlow",
+            (MOBILE + ":tflite",),
         ),
     },
     ("goal", "browser"): {
         "pytorch": Reason(
             3,
             "web/ runs the ONNX export PyTorch writes itself (torch.onnx) with ONNX Runtime Web",
-            ("web/", EXPORT + ":onnx"),
+            WEB,
         ),
         "tensorflow": Reason(
             2,
             "web/ runs an ONNX export converted with tf2onnx, with ONNX Runtime Web",
-            ("web/", EXPORT + ":onnx"),
+            WEB,
         ),
         "jax": Reason(
             1,
             "web/ runs an ONNX export converted from the JAX model, with ONNX Runtime Web; "
             "the youngest converter of the three",
-            ("web/", EXPORT + ":onnx"),
+            WEB,
         ),
     },
     ("goal", "scale"): {
