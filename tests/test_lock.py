@@ -50,7 +50,7 @@ def test_every_requirements_file_comes_from_an_input_list() -> None:
     }
     files = {
         path
-        for path in (ROOT / "templates").glob(f"*/{SLUG}/requirements/*.txt")
+        for path in (ROOT / "templates").glob(f"*/{SLUG}/requirements/*")
         if path not in shared
     }
     assert files == {entry.output for entry in lock.all_locks()}
