@@ -5,10 +5,15 @@ behaves as training would: done, crashed, or preempted on SIGTERM) and `scontrol
 requeue). The job requeues itself exactly when training was preempted: when the task exits 75,
 or when SLURM's warning signal (SIGUSR1 to the batch script) stopped it; never after a finish or
 a crash. The script passes the warning on to the task as SIGTERM.
+
+The Kubernetes manifests (PyTorchJob, Job with a headless Service, JobSet) validate offline
+against a vendored minimal schema of the fields they use (tests/schemas/kubernetes.json), give
+training a grace period to checkpoint in, and rerun pods that exit 75.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+from jsonschema import Draft202012Validator
 
 from .harness import FRAMEWORKS, TEMPLATES, answers
 
@@ -116,3 +123,70 @@ def test_sbatch_asks_for_the_warning_signal_and_requeue(sbatch_projects) -> None
     for project in sbatch_projects.values():
         directives = (project / "scripts" / "slurm.sbatch").read_text()
         assert "#SBATCH --signal=B:USR1@" in directives and "#SBATCH --requeue" in directives
+
+
+SCHEMA = json.loads((Path(__file__).parent / "schemas" / "kubernetes.json").read_text())
+MANIFESTS = {
+    "pytorch": "pytorchjob.yaml",
+    "tensorflow": "k8s-multiworker.yaml",
+    "jax": "jobset.yaml",
+}
+
+
+def schema_errors(document: dict) -> list[str]:
+    """What the vendored schema of the document's apiVersion and kind finds wrong with it."""
+    kind = f"{document.get('apiVersion')}/{document.get('kind')}"
+    if kind not in SCHEMA["kinds"]:
+        return [f"{kind}: not a kind the schema knows"]
+    pointer = kind.replace("~", "~0").replace("/", "~1")
+    validator = Draft202012Validator({**SCHEMA, "$ref": f"#/kinds/{pointer}"})
+    return [f"{kind} {e.json_path}: {e.message}" for e in validator.iter_errors(document)]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_kubernetes_manifests_are_valid_and_resume_preempted_pods(
+    sbatch_projects: dict[str, Path], framework: str
+) -> None:
+    text = (sbatch_projects[framework] / "scripts" / MANIFESTS[framework]).read_text()
+    documents = [d for d in yaml.safe_load_all(text) if d]
+    assert documents and [e for d in documents for e in schema_errors(d)] == []
+    pods = [pod for d in documents for pod in _pod_specs(d)]
+    assert pods and all(pod["terminationGracePeriodSeconds"] >= 60 for pod in pods)
+    assert any(_reruns_preempted_pods(d) for d in documents)
+
+
+def test_a_misspelled_key_fails_the_schema() -> None:
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "x"}}
+    pod = {"containers": [{"name": "c", "image": "i"}], "terminationGracePeriod": 30}
+    assert schema_errors({**job, "spec": {"template": {"spec": pod}}})
+
+
+def _pod_specs(document: dict) -> list[dict]:
+    spec = document.get("spec", {})
+    if document["kind"] == "Job":
+        return [spec["template"]["spec"]]
+    if document["kind"] == "PyTorchJob":
+        return [r["template"]["spec"] for r in spec["pytorchReplicaSpecs"].values()]
+    if document["kind"] == "JobSet":
+        return [j["template"]["spec"]["template"]["spec"] for j in spec["replicatedJobs"]]
+    return []
+
+
+def _reruns_preempted_pods(document: dict) -> bool:
+    """Pods that exit 75 run again: restarted in place (PyTorchJob), or a pod failure policy
+    rule on exit code 75 that ignores it (Job) or fails the Job for the JobSet to restart."""
+    spec = document.get("spec", {})
+    if document["kind"] == "PyTorchJob":
+        replicas = spec["pytorchReplicaSpecs"].values()
+        return all(r["restartPolicy"] in ("OnFailure", "ExitCode") for r in replicas)
+    jobs = (
+        [spec]
+        if document["kind"] == "Job"
+        else [j["template"]["spec"] for j in spec.get("replicatedJobs", [])]
+    )
+    rules = [r for job in jobs for r in job.get("podFailurePolicy", {}).get("rules", [])]
+    if document["kind"] == "JobSet":
+        restarts = spec["failurePolicy"]["rules"]
+        if not any(r["action"] == "RestartJobSetAndIgnoreMaxRestarts" for r in restarts):
+            return False
+    return any(75 in r.get("onExitCodes", {}).get("values", []) for r in rules)
