@@ -194,3 +194,30 @@ def test_signal_to_one_node_stops_both_at_one_step_and_both_resume(
     assert resumed and int(resumed.group(1)) == stopped, report
     assert train_steps(run) == list(range(1, STEPS + 1)), report
     assert same_weights(dumps, STEPS), "the nodes ended with different weights"
+
+
+@pytest.mark.heavy
+def test_torchrun_restarts_the_group_after_a_worker_dies(baked_project) -> None:
+    """Elastic: a worker killed without warning (SIGKILL) makes torchrun (--max-restarts)
+    restart both workers, which resume from the latest checkpoint and finish the run."""
+    project = baked_project("pytorch", "tabular", hardware="cpu")
+    project.module("data", "sample", "--out", "data/sample")
+    overrides = quick_overrides("tabular", "elastic", STEPS, "trainer.checkpoint_every=3")
+    run = project.path / "runs" / "elastic"
+    launcher = subprocess.Popen(
+        ["bash", "scripts/torchrun.sh", *overrides],
+        cwd=project.path,
+        env=project.env.environ({"NPROC": "2", "MAX_RESTARTS": "3"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_for_step(launcher, run, 4)
+    workers = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children").read_text().split()
+    assert len(workers) == 2, workers
+    os.kill(int(workers[1]), signal.SIGKILL)
+    output = finish([launcher])[0]
+    assert launcher.returncode == 0, output[-4000:]
+    resumed = RESUME_LINE.search(output)
+    assert resumed and int(resumed.group(1)) % 3 == 0 and int(resumed.group(1)) >= 3, output[-4000:]
+    assert train_steps(run)[-1] == STEPS and STEPS in checkpoint_steps(run)
