@@ -57,7 +57,8 @@ class Preempted(Exception):
 
 class Guard:
     """Records the stop signals; `check(step)`, called after every optimizer step, says whether
-    to write a checkpoint now, and sets `stopping` when training must stop after this step."""
+    to write a checkpoint now, and sets `stopping` when training must stop after this step;
+    `stop(step)` ends the watch."""
 
     def __init__(self, config: TrainerConfig, agree: Agreement | None) -> None:
         # Steps between the processes' checks; None: a single process, checking every step.
@@ -67,8 +68,10 @@ class Guard:
         self._agree = agree
         self._period = config.checkpoint_every_minutes * 60
         self._last_save = time.monotonic()
-        for name in config.stop_signals:
-            signal.signal(signal.Signals[name], self._record)
+        self._previous = {
+            number: signal.signal(number, self._record)
+            for number in (signal.Signals[name] for name in config.stop_signals)
+        }
 
     def _record(self, number: int, frame: FrameType | None) -> None:
         self.received = self.received or signal.Signals(number).name
@@ -93,7 +96,10 @@ class Guard:
         return self._period > 0 and time.monotonic() - self._last_save >= self._period
 
     def stop(self, step: int) -> None:
-        """Raise `Preempted` if training stopped on a signal (after the loop closed its files)."""
+        """After the loop closed its files: give the signals back their previous handlers, and
+        raise `Preempted` if training stopped on one."""
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
         if self.stopping:
             raise Preempted(step, self.received or "a stop signal")
 {%- if cookiecutter._framework == "pytorch" %}
