@@ -176,7 +176,9 @@ def test_signal_to_one_node_stops_both_at_one_step_and_both_resume(
     outputs = finish(nodes)
     report = "\n".join(output[-3000:] for output in outputs)
     stopped = train_steps(run)[-1]
-    assert stopped < STEPS and stopped % 2 == 0, report  # stopped at a check of the processes
+    assert stopped < STEPS, report
+    if project.framework != "jax":  # JAX stops at its preemption sync point, any step
+        assert stopped % 2 == 0, report  # at a check of the processes (stop_check_every=2)
     assert checkpoint_steps(run) == {stopped}, report
     assert same_weights(dumps, stopped), "the nodes checkpointed different weights"
     assert f"stopped after step {stopped}" in "\n".join(outputs)

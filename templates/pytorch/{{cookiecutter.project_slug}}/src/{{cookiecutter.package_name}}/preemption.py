@@ -12,6 +12,10 @@ A signal may reach only some processes of a multi-process run. They compare note
 cross-worker reduce of the strategy, or JAX's multihost all-gather), so every process stops after
 the same step and their checkpoint is one consistent state. A single process checks after every
 step, at no cost.
+{%- if cookiecutter._framework == "jax" %} Under `jax.distributed`, SIGTERM is JAX's own: its coordination service
+notices it in any process and `multihost_utils.reached_preemption_sync_point` names the same
+step to every process, at the cost of a local check per step.
+{%- endif %}
 
 `trainer.checkpoint_every_minutes` bounds what a kill without warning (a spot VM that gives no
 signal, an out-of-memory kill) loses: a checkpoint is written at the first check that many
@@ -44,6 +48,9 @@ EXIT_PREEMPTED = 75  # EX_TEMPFAIL from sysexits.h: a temporary failure, try aga
 
 # Each process's flags in, for each flag whether any process has it set out.
 Agreement = Callable[[list[bool]], list[bool]]
+# Whether to stop after this step, by the framework's own preemption notice.
+SyncPoint = Callable[[int], bool]
+SYNC_SIGNAL = "SIGTERM"
 
 
 class Preempted(Exception):
@@ -60,17 +67,26 @@ class Guard:
     to write a checkpoint now, and sets `stopping` when training must stop after this step;
     `stop(step)` ends the watch."""
 
-    def __init__(self, config: TrainerConfig, agree: Agreement | None) -> None:
+    def __init__(
+        self,
+        config: TrainerConfig,
+        agree: Agreement | None,
+        sync_point: SyncPoint | None = None,
+    ) -> None:
+        """`sync_point(step)`: the framework's own preemption notice for `SYNC_SIGNAL`, the same
+        answer in every process; the other signals are recorded here."""
         # Steps between the processes' checks; None: a single process, checking every step.
         self.check_every = config.stop_check_every if agree is not None else None
         self.received: str | None = None
         self.stopping = False
         self._agree = agree
+        self._sync_point = sync_point
         self._period = config.checkpoint_every_minutes * 60
         self._last_save = time.monotonic()
+        names = [n for n in config.stop_signals if sync_point is None or n != SYNC_SIGNAL]
         self._previous = {
             number: signal.signal(number, self._record)
-            for number in (signal.Signals[name] for name in config.stop_signals)
+            for number in (signal.Signals[name] for name in names)
         }
 
     def _record(self, number: int, frame: FrameType | None) -> None:
@@ -79,6 +95,9 @@ class Guard:
     def check(self, step: int) -> bool:
         """Whether to write a checkpoint after `step`: a stop signal reached some process, or
         `trainer.checkpoint_every_minutes` have passed. The same answer in every process."""
+        if self._sync_point is not None and self._sync_point(step):
+            self.stopping, self.received = True, self.received or SYNC_SIGNAL
+            return True
         if self.check_every and step % self.check_every:
             return False
         flags = [self.received is not None, self._clock_due()]
@@ -139,8 +158,14 @@ def _reduce_across(strategy: tf.distribute.Strategy) -> Agreement:
 
 
 def guard(config: TrainerConfig) -> Guard:
-    """Watch for stop signals; the processes of a `jax.distributed` job agree by all-gather."""
-    return Guard(config, _gather_any if jax.process_count() > 1 else None)
+    """Watch for stop signals; the processes of a `jax.distributed` job stop at JAX's preemption
+    sync point on SIGTERM, and agree on the other signals and the clock by all-gather."""
+    if jax.process_count() == 1:
+        return Guard(config, None)
+    sync_point = None
+    if SYNC_SIGNAL in config.stop_signals:
+        sync_point = multihost_utils.reached_preemption_sync_point
+    return Guard(config, _gather_any, sync_point)
 
 
 def _gather_any(flags: list[bool]) -> list[bool]:
