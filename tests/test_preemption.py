@@ -22,7 +22,7 @@ from .harness import FRAMEWORKS, RESUME_LINE, Project, quick_overrides, read_met
 pytestmark = pytest.mark.slow
 
 EXIT_PREEMPTED = 75
-STEPS = 40
+STEPS = 30
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
@@ -80,7 +80,6 @@ def test_stop_signal_checkpoints_the_step_and_the_restart_recomputes_none(
     [
         "trainer.checkpoint_every_minutes=-1",
         "trainer.stop_signals=[SIGKILL]",
-        "trainer.stop_check_every=0",
     ],
 )
 def test_preemption_keys_are_range_checked(baked_project, override: str) -> None:
