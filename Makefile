@@ -5,7 +5,7 @@ TASK ?= image
 DEMO ?= build/demo
 NAME ?=
 
-.PHONY: help demo test sync bench bench-update bench-train bench-serve
+.PHONY: help demo test test-full sync bench bench-update bench-train bench-serve
 
 help:  ## this list; variables: FRAMEWORK, TASK, DEMO (folder), NAME (project name), VENV
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,7 +26,11 @@ demo: $(VENV)/bin/dlstart  ## generate a project in DEMO (a new folder), install
 	&& PIP_RETRIES=0 $(MAKE) -C "$$dest" setup sample \
 	&& $(MAKE) -C "$$dest" train ARGS="trainer.max_steps=1 run.name=demo"
 
-test: $(VENV)/bin/dlstart  ## ruff, then every test (generated projects run in .venvs/)
+test: $(VENV)/bin/dlstart  ## ruff, then every test but the heavy ones (generated projects run in .venvs/)
+	$(VENV)/bin/ruff check src tests bench tools hooks migrations
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m "not heavy"
+
+test-full: $(VENV)/bin/dlstart  ## make test, and the heavy variants (torchrun elastic restarts)
 	$(VENV)/bin/ruff check src tests bench tools hooks migrations
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
 

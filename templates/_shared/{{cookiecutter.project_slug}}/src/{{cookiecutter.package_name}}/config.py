@@ -69,6 +69,7 @@ def _steps_or_epochs(value: int) -> int:
     return value
 
 
+StopSignal = Literal["SIGTERM", "SIGUSR1", "SIGUSR2", "SIGHUP", "SIGINT"]
 StepLimit = Annotated[
     int,
     AfterValidator(_steps_or_epochs),
@@ -160,7 +161,12 @@ class TrainerConfig(Section):
         description="auto or an integer >= 1"
     )
     checkpoint_every: Count
+    checkpoint_every_minutes: NonNegativeNumber
     keep_checkpoints: Count
+    stop_signals: list[StopSignal] = Field(
+        description="a list of signal names from SIGTERM, SIGUSR1, SIGUSR2, SIGHUP, SIGINT"
+    )
+    stop_check_every: Count
 {%- if cookiecutter._framework == "pytorch" %}
     strategy: Literal["ddp", "fsdp"]
 {%- elif cookiecutter._framework == "tensorflow" %}

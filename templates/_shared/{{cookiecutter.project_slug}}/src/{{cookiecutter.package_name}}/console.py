@@ -24,6 +24,13 @@ def nothing_to_do(step: int, total_steps: int) -> str:
     return f"Nothing to do: the run is at step {step} of {total_steps}"
 
 
+def preempted(step: int, signal_name: str, checkpoints: Any) -> str:
+    return (
+        f"Preempted by {signal_name}: stopped after step {step}, checkpoint in {checkpoints};"
+        " the same command resumes the run there (exit status 75)"
+    )
+
+
 def no_validation(data_path: str) -> str:
     return f"No val split in {data_path}: training without validation"
 

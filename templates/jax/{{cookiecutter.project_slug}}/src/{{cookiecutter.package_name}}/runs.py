@@ -95,6 +95,9 @@ RESUMABLE_KEYS = (
     "trainer.max_epochs",
     "trainer.devices",
     "trainer.checkpoint_every",
+    "trainer.checkpoint_every_minutes",
+    "trainer.stop_signals",
+    "trainer.stop_check_every",
     "trainer.keep_checkpoints",
     "trainer.compile",
 {%- if cookiecutter._framework == "pytorch" %}

@@ -5,7 +5,11 @@
 Writes `runs/<run.name>/` (see runs.py): the resolved config, the preprocessing fitted on the
 training split, checkpoints, metrics.jsonl and TensorBoard events. Restarting a run resumes from
 its latest checkpoint: model, optimizer, step and the position in the data stream (augmentation
-depends only on it), so it continues exactly where it stopped.
+depends only on it), so it continues exactly where it stopped. On a stop signal
+(`trainer.stop_signals`) it checkpoints the step it is at and exits 75 to be started again
+(preemption.py).
+Exit status: 0 done, 2 a problem with the config or the data, 75 preempted (run the same command
+again to resume), 1 anything else (a full disk).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from jax.sharding import Mesh
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import console, devices, recipe
+from {{ cookiecutter.package_name }} import console, devices, preemption, recipe
 from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFull
 from {{ cookiecutter.package_name }}.config import (
     Config,
@@ -292,6 +296,7 @@ def _train(config: Config, mesh: Mesh) -> None:
         sharding = devices.batch_sharding(mesh)
         throughput = Throughput(batch_size)
         losses: list[jax.Array] = []
+        guard = preemption.guard(config.trainer)
         while step < total_steps:
             batch = devices.put_batch(next(batches), sharding)
             targets = batch.pop("target")
@@ -300,7 +305,9 @@ def _train(config: Config, mesh: Mesh) -> None:
             throughput.count_step()
             logger.progress.update()
             epoch = step / steps_per_epoch
-            if step % config.log.every == 0 or step == total_steps:
+            save_now = guard.check(step)
+            last = step == total_steps or guard.stopping
+            if step % config.log.every == 0 or last:
                 checkpoints.wait()  # a logged step never runs ahead of an unwritten checkpoint
                 loss = float(jnp.mean(jnp.stack(losses)))
                 record = {"split": "train", "step": step, "epoch": epoch, "loss": loss}
@@ -308,15 +315,19 @@ def _train(config: Config, mesh: Mesh) -> None:
                 logger.log({**record, "lr": lr, "samples_per_s": throughput.report()})
                 logger.progress.set_postfix(loss=f"{loss:.4f}")
                 losses = []
-            if step % config.trainer.checkpoint_every == 0 or step == total_steps:
+            if step % config.trainer.checkpoint_every == 0 or last or save_now:
                 checkpoints.save(step, model, optimizer, batches)
             if val_split is not None and (step % steps_per_epoch == 0 or step == total_steps):
                 metrics = evaluate(model, val_split, preprocessor, config, mesh)
                 logger.log({"split": "val", "step": step, "epoch": epoch, **metrics})
                 logger.say(console.validation(epoch, step, metrics))
                 throughput.restart()
+            if guard.stopping:
+                logger.say(console.preempted(step, guard.received, run.checkpoints / str(step)))
+                break
         checkpoints.close()
     batches.close()
+    guard.stop(step)
     if devices.is_primary() and first_step < total_steps:
         print(console.summary(run, time.perf_counter() - started, first_step), flush=True)
 
@@ -333,6 +344,8 @@ def main(argv: list[str] | None = None) -> None:
     except DiskFull as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+    except preemption.Preempted:
+        raise SystemExit(preemption.EXIT_PREEMPTED) from None
 
 
 if __name__ == "__main__":

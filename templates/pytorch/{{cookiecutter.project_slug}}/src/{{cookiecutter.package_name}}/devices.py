@@ -24,6 +24,7 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
+from {{ cookiecutter.package_name }} import preemption
 from {{ cookiecutter.package_name }}.config import TrainerConfig
 from {{ cookiecutter.package_name }}.errors import UserError
 
@@ -57,11 +58,21 @@ def launched_by_torchrun() -> bool:
 
 
 def launch(processes: int, argv: list[str]) -> None:
-    """Run training in `processes` processes on this machine, as `torchrun --standalone`."""
+    """Run training in `processes` processes on this machine, as `torchrun --standalone`.
+    Preempted processes (or a stop signal to this one, passed on to them) exit 75 here too."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
     module = "{{ cookiecutter.package_name }}.train"
-    torchrun(["--standalone", f"--nproc_per_node={processes}", "-m", module, *argv])
+    try:
+        torchrun(["--standalone", f"--nproc_per_node={processes}", "-m", module, *argv])
+    except ChildFailedError as error:
+        if {f.exitcode for f in error.failures.values()} != {preemption.EXIT_PREEMPTED}:
+            raise
+        raise SystemExit(preemption.EXIT_PREEMPTED) from None
+    except SignalException:
+        raise SystemExit(preemption.EXIT_PREEMPTED) from None
 
 
 def setup(config: TrainerConfig) -> Environment:

@@ -7,7 +7,10 @@ Writes `runs/<run.name>/`: the resolved config, the fitted preprocessing, checkp
 metrics.jsonl and TensorBoard events. Started again with the same run name and config, training
 resumes from the latest checkpoint and sees the batches (augmentation included) it would have
 seen without the interruption; a changed config is refused (`Run.check_config`).
-Exit status: 0 done, 2 a problem with the config or the data, 1 anything else (a full disk).
+On a stop signal (`trainer.stop_signals`) it checkpoints the step it is at and exits 75 to be
+started again (preemption.py).
+Exit status: 0 done, 2 a problem with the config or the data, 75 preempted (run the same command
+again to resume), 1 anything else (a full disk).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import checkpoint, console, devices, recipe
+from {{ cookiecutter.package_name }} import checkpoint, console, devices, preemption, recipe
 from {{ cookiecutter.package_name }}.checkpoint import TrainingState
 from {{ cookiecutter.package_name }}.config import (
     Config,
@@ -107,6 +110,7 @@ def train(config: Config, env: Environment) -> None:
     log_main(env, console.start(count_parameters(model), where, total_steps, steps_per_epoch))
     if val_loader is None:
         log_main(env, console.no_validation(config.data.path))
+    guard = preemption.guard(config.trainer)
     with tqdm(total=total_steps, initial=step, disable=not env.is_main, unit="step") as progress:
         epoch, batches_done = divmod(step, steps_per_epoch)
         while step < total_steps:
@@ -117,22 +121,29 @@ def train(config: Config, env: Environment) -> None:
                 meter.add(train_step(step, inputs, targets))
                 step += 1
                 progress.update()
-
-                last = step == total_steps
+                save_now = guard.check(step)
+                last = step == total_steps or guard.stopping
                 if step % config.log.every == 0 or last:
                     loss = log_training(logger, meter, step, steps_per_epoch, schedule(step - 1))
                     progress.set_postfix(loss=f"{loss:.4f}")
-                if step % config.trainer.checkpoint_every == 0 or last:
+                if step % config.trainer.checkpoint_every == 0 or last or save_now:
                     keep = config.trainer.keep_checkpoints
                     checkpoint.save(run.checkpoints, step, state, to_dict(config), env, keep)
                 if last:
                     break
+            if guard.stopping and step % steps_per_epoch:
+                break
             if val_loader is not None:
                 metrics = evaluate(model, val_loader, preprocessor, env, config.trainer.precision)
                 logger.log("val", step, {"epoch": step / steps_per_epoch, **metrics})
                 log_main(env, console.validation(step / steps_per_epoch, step, metrics))
             epoch, batches_done = epoch + 1, 0
+            if guard.stopping:
+                break
     logger.close()
+    if guard.stopping:
+        log_main(env, console.preempted(step, guard.received, run.checkpoints))
+    guard.stop(step)
     if env.is_main:
         log_main(env, console.summary(run, time.perf_counter() - started, first_step))
 
@@ -342,6 +353,8 @@ def main(argv: list[str] | None = None) -> None:
     except checkpoint.DiskFull as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+    except preemption.Preempted:
+        raise SystemExit(preemption.EXIT_PREEMPTED) from None
     finally:
         devices.teardown(env, finished)
 

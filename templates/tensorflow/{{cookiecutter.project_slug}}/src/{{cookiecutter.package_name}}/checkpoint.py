@@ -48,9 +48,10 @@ class Checkpoints:
         keep: int,
         writer: bool = True,
     ) -> None:
-        # Every worker takes part in saving; only the chief writes into the run directory.
+        # Every worker takes part in saving; only the chief writes into the run directory, and
+        # every worker restores from it.
         target = directory if writer else Path(tempfile.mkdtemp(prefix="checkpoints-"))
-        self._directory = target
+        self._directory, self._run_directory = target, directory
         _remove_partial(target, "*")
         # The dropout layers' random states too (tf.train.Checkpoint does not reach them through
         # the model): a resumed run draws the masks an uninterrupted one would have.
@@ -64,7 +65,7 @@ class Checkpoints:
 
     def restore_latest(self) -> str | None:
         """Restore the newest checkpoint, if any; its path."""
-        latest = self._manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(str(self._run_directory))
         if latest:
             self._checkpoint.restore(latest).assert_existing_objects_matched()
         return latest

@@ -6,7 +6,10 @@ Writes `runs/<run.name>/`: the resolved `config.yaml`, `preprocessor.json`, `che
 `metrics.jsonl` and TensorBoard events. Started again with the same run name and config, training
 resumes from the newest checkpoint and sees the batches (augmentation and dropout included) it
 would have seen without the interruption; a changed config is refused (`Run.check_config`).
-Exit status: 0 done, 2 a problem with the config or the data, 1 anything else (a full disk).
+On a stop signal (`trainer.stop_signals`) it checkpoints the step it is at and exits 75 to be
+started again (preemption.py).
+Exit status: 0 done, 2 a problem with the config or the data, 75 preempted (run the same command
+again to resume), 1 anything else (a full disk).
 
 The loop is written out with `strategy.run` rather than `model.fit`: one loop serves every
 strategy (Keras 3's `fit` fails under MultiWorkerMirroredStrategy, keras-team/keras#20585),
@@ -25,7 +28,7 @@ import keras
 import tensorflow as tf
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import console, devices, recipe
+from {{ cookiecutter.package_name }} import console, devices, preemption, recipe
 from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFullError
 from {{ cookiecutter.package_name }}.config import Config, add_config_arguments, config_from_args
 from {{ cookiecutter.package_name }}.data import (
@@ -94,13 +97,17 @@ def train(config: Config) -> Run:
     )
     train_steps = make_train_steps(model, optimizer, strategy, config, preprocessor.objective)
     validate = _validator(model, strategy, preprocessor, config)
-    loop = Loop(run, config, chief, steps_per_epoch, total_steps)
+    guard = preemption.guard(config.trainer, strategy)
+    loop = Loop(run, config, chief, steps_per_epoch, total_steps, guard)
 {%- if cookiecutter.task == "image" %}
     with pipeline.data_errors():
-        loop.run(iter(batches), train_steps, checkpoints, validate, start)
+        step = loop.run(iter(batches), train_steps, checkpoints, validate, start)
 {%- else %}
-    loop.run(iter(batches), train_steps, checkpoints, validate, start)
+    step = loop.run(iter(batches), train_steps, checkpoints, validate, start)
 {%- endif %}
+    if guard.stopping:
+        say(console.preempted(step, guard.received, run.checkpoints))
+    guard.stop(step)
     say(console.summary(run, time.perf_counter() - began, start))
     return run
 
@@ -182,9 +189,15 @@ class Loop:
     """Steps in chunks that end on every log, checkpoint and epoch boundary."""
 
     def __init__(
-        self, run: Run, config: Config, chief: bool, steps_per_epoch: int, total_steps: int
+        self,
+        run: Run,
+        config: Config,
+        chief: bool,
+        steps_per_epoch: int,
+        total_steps: int,
+        guard: preemption.Guard,
     ) -> None:
-        self.run_dir, self.config, self.chief = run, config, chief
+        self.run_dir, self.config, self.chief, self.guard = run, config, chief, guard
         self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
         self.writer = (
             tf.summary.create_file_writer(str(run.tensorboard))
@@ -199,7 +212,8 @@ class Loop:
         checkpoints: Checkpoints,
         validate: Callable[[], dict[str, float]] | None,
         step: int,
-    ) -> None:
+    ) -> int:
+        """Train from `step`; returns the step reached (short of the end on a stop signal)."""
         trainer = self.config.trainer
         bar = tqdm(total=self.total_steps, initial=step, unit="step", disable=not self.chief)
         with bar as progress:  # closed on errors too, so that their message starts a line
@@ -211,8 +225,10 @@ class Loop:
                 seconds += time.perf_counter() - start
                 step += count
                 progress.update(count)
+                save_now = self.guard.check(step)
                 loss_sum, steps_since_log = loss_sum + loss * count, steps_since_log + count
-                if step % self.config.log.every == 0 or step == self.total_steps:
+                last = step == self.total_steps or self.guard.stopping
+                if step % self.config.log.every == 0 or last:
                     record = {
                         "loss": loss_sum / steps_since_log,
                         "lr": self._learning_rate(step - 1),
@@ -221,18 +237,23 @@ class Loop:
                     progress.set_postfix(loss=f"{record['loss']:.4f}")
                     self._log("train", step, record)
                     loss_sum, steps_since_log, seconds = 0.0, 0, 0.0
-                if step % trainer.checkpoint_every == 0 or step == self.total_steps:
+                if step % trainer.checkpoint_every == 0 or last or save_now:
                     checkpoints.save(step)
                 if validate and (step % self.steps_per_epoch == 0 or step == self.total_steps):
                     metrics, epoch = validate(), step / self.steps_per_epoch
                     if self.chief:
                         progress.write(console.validation(epoch, step, metrics))
                     self._log("val", step, metrics)
+                if self.guard.stopping:
+                    break
+        return step
 
     def _chunk(self, step: int) -> int:
         """Steps to the next event, at most trainer.steps_per_execution."""
         trainer = self.config.trainer
-        periods = (self.config.log.every, trainer.checkpoint_every, self.steps_per_epoch)
+        periods = [self.config.log.every, trainer.checkpoint_every, self.steps_per_epoch]
+        if self.guard.check_every:  # the workers compare notes at these steps
+            periods.append(self.guard.check_every)
         to_event = min(period - step % period for period in periods)
         return min(trainer.steps_per_execution, to_event, self.total_steps - step)
 
@@ -261,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     except DiskFullError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+    except preemption.Preempted:
+        raise SystemExit(preemption.EXIT_PREEMPTED) from None
 
 
 if __name__ == "__main__":
