@@ -112,7 +112,7 @@ class DataConfig(Section):
 
 class ModelConfig(Section):
 {%- if cookiecutter.task != "tabular" %}
-{%- if cookiecutter._framework == "pytorch" and cookiecutter.task == "image" %}
+{%- if cookiecutter._framework == "pytorch" %}
     backbone: Literal["default", "transformers"]
 {%- else %}
     backbone: Literal["default"]

@@ -213,6 +213,10 @@ def initialise(module: nn.Module) -> None:
 
 
 def build_model(config: ModelConfig, preprocessor: Preprocessor) -> nn.Module:
+    if config.backbone != "default":
+        from {{ cookiecutter.package_name }} import pretrained  # needs requirements/pretrained.txt
+
+        return pretrained.build(config, preprocessor)
     return TextTransformer(
         preprocessor.vocab_size, preprocessor.max_length, config, preprocessor.output_size
     )

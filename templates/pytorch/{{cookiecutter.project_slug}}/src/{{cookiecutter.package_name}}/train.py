@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
-{% if cookiecutter.task == "image" %}
+{% if cookiecutter.task != "tabular" %}
 from {{ cookiecutter.package_name }} import checkpoint, console, devices, pretrained, recipe
 {%- else %}
 from {{ cookiecutter.package_name }} import checkpoint, console, devices, recipe
@@ -78,7 +78,7 @@ def train(config: Config, env: Environment) -> None:
     total_steps = max_steps if max_steps > 0 else config.trainer.max_epochs * steps_per_epoch
 
     model = build_model(config.model, preprocessor)
-{%- if cookiecutter.task == "image" %}
+{%- if cookiecutter.task != "tabular" %}
     if resume_from is None:
         pretrained.load_weights(model, config.model, run.root if env.is_main else None)
     frozen_steps = config.model.freeze_epochs * steps_per_epoch
@@ -86,7 +86,7 @@ def train(config: Config, env: Environment) -> None:
     model = devices.distribute(model.to(env.device), env, config.trainer.strategy)
     state = TrainingState(
         model=model,
-{%- if cookiecutter.task == "image" %}
+{%- if cookiecutter.task != "tabular" %}
         optimizer=make_optimizer(model, config.optim, frozen_steps),
 {%- else %}
         optimizer=make_optimizer(model, config.optim),
@@ -176,7 +176,7 @@ class TrainStep:
         """Returns the batch's loss, computed before the update."""
         optimizer, scaler = self.state.optimizer, self.state.scaler
         for group in optimizer.param_groups:
-{%- if cookiecutter.task == "image" %}
+{%- if cookiecutter.task != "tabular" %}
             group["lr"] = self.schedule(step) * pretrained.lr_scale(group, step)
 {%- else %}
             group["lr"] = self.schedule(step)
@@ -200,7 +200,7 @@ def batch_norm_statistics(model: nn.Module, step: int) -> Iterator[None]:
     `recipe.batch_norm_momentum(step)` in the running statistics of batch norm layers, which move
     by their fixed `momentum` (changing it instead would recompile a compiled model)."""
     weight = recipe.batch_norm_momentum(step)
-{%- if cookiecutter.task == "image" %}
+{%- if cookiecutter.task != "tabular" %}
     modules = pretrained.from_scratch(model)  # a pretrained backbone keeps its statistics' momentum
 {%- else %}
     modules = model.modules()
@@ -223,6 +223,9 @@ def fit_preprocessor(config: Config, run: Run, env: Environment, resume: bool) -
     if resume:
         return Preprocessor.load(run.root / PREPROCESSOR_FILE)
     preprocessor = Preprocessor.fit(load_split(config.data, "train"), config.data)
+{%- if cookiecutter.task == "text" %}
+    preprocessor = pretrained.adapt(preprocessor, config.model)
+{%- endif %}
     if env.is_main:
         preprocessor.save(run.root / PREPROCESSOR_FILE)
     return preprocessor
@@ -254,7 +257,7 @@ def make_loaders(
         return loader, None
     val_data = make_dataset(load_split(config.data, "val"), preprocessor)
     return loader, eval_loader(val_data, env, batch_size, workers)
-{%- if cookiecutter.task == "image" %}
+{%- if cookiecutter.task != "tabular" %}
 
 
 def make_optimizer(
@@ -274,7 +277,7 @@ def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimiz
         {"params": [p for p in parameters if p.dim() >= 2], "weight_decay": config.weight_decay},
         {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0},
     ]
-{%- if cookiecutter.task == "image" %}
+{%- if cookiecutter.task != "tabular" %}
     groups = pretrained.split_backbone(groups, model, config.backbone_lr_scale, frozen_steps)
 {%- endif %}
     if config.name == "sgd":
