@@ -251,3 +251,20 @@ def test_pretrained_weights_need_a_pretrained_backbone(
     result = project.module("train", f"model.pretrained={published}", check=False)
     assert result.returncode == 2
     assert "model.pretrained needs a pretrained model.backbone" in result.stderr
+
+
+@pytest.mark.parametrize("pretrained_project", ["text"], indirect=True)
+def test_a_tokenizer_of_another_model_stops_with_one_line(
+    pretrained_project: Project, published: Path, tmp_path: Path
+) -> None:
+    project = pretrained_project
+    other = tmp_path / "other"
+    other.mkdir()
+    for path in published.iterdir():
+        (other / path.name).write_bytes(path.read_bytes())
+    config = json.loads((published / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "vocab_size": 40}))
+    result = project.module("train", *overrides(other, "other"), check=False)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert f"model.pretrained={other}" in line and "tokenizer has" in line, line
