@@ -55,6 +55,7 @@ MACOS = {"MACOSX_DEPLOYMENT_TARGET": "14.0"}
 LAYERS = {
     ("jax", "export"): ("cuda", "tpu"),
     ("pytorch", "pretrained"): ("cpu", "cuda", "apple"),
+    ("jax", "pretrained"): ("cpu", "cuda", "tpu"),
 }
 DIRECT_ONLY = {(SHARED, "dev")}
 # Pins that may differ from cpu.txt (what CI installs and tests); every other shared pin must not.

@@ -112,7 +112,7 @@ class DataConfig(Section):
 
 class ModelConfig(Section):
 {%- if cookiecutter.task != "tabular" %}
-{%- if cookiecutter._framework == "pytorch" %}
+{%- if cookiecutter._framework == "pytorch" or cookiecutter._framework == "jax" and cookiecutter.task == "image" %}
     backbone: Literal["default", "transformers"]
 {%- else %}
     backbone: Literal["default"]
