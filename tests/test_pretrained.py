@@ -7,8 +7,9 @@ ResNet (image) or BERT (text) of the smallest configuration, random init, saved 
 preprocessor_config.json or tokenizer.json and a model card, in a folder that `model.pretrained`
 points at. Checked per task: the loaded backbone's outputs equal the source library's model on
 the same input; a run records the weights' source, SHA-256 and licence; a frozen warm start moves
-the head only, then the backbone moves too; export parity holds; wrong weights, a model name that
-cannot be fetched and a pretrained name without a backbone each stop with one line naming them.
+the head only, then the backbone moves too; export parity holds and the export serves; wrong
+weights, a model name that cannot be fetched, a pretrained name without a backbone and (text) a
+tokenizer of another model each stop with one line naming them.
 
 The framework environment gets `requirements/pretrained.txt` as a layer: a venv that sees the
 framework environment's packages (a .pth file) and installs only what the layer adds.
@@ -23,7 +24,20 @@ from pathlib import Path
 
 import pytest
 
-from .harness import VENVS, Env, Project, _locked, find_python, framework_env, read_metrics
+from .harness import (
+    VENVS,
+    Env,
+    Project,
+    _locked,
+    find_python,
+    framework_env,
+    free_port,
+    http,
+    read_metrics,
+    request_instances,
+    stop,
+    wait_for_health,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pytorch-pretrained")]
 
@@ -217,6 +231,18 @@ def test_a_frozen_warm_start_moves_the_head_then_the_backbone_and_exports(
     checks = json.loads((run / "export" / "export.json").read_text())
     assert {c["format"] for c in checks} == {"pt2", "onnx"}
     assert all(c["max_abs_diff"] <= c["tolerance"] for c in checks), checks
+
+    port = free_port()
+    server = project.popen_module("serve", "--model", str(run / "export"), "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, server)
+        status, answer = http(f"{url}/predict", {"instances": request_instances(project, 2)})
+        assert status == 200 and len(answer["predictions"]) == 2, answer
+        status, answer = http(f"{url}/predict", {"instances": [12]})
+        assert status == 422, answer
+    finally:
+        stop(server)
 
 
 def test_weights_of_another_shape_stop_with_one_line_naming_the_tensor(
