@@ -144,10 +144,17 @@ class ModelConfig(Section):
     @model_validator(mode="after")
     def _pretrained_with_backbone(self) -> ModelConfig:
         if self.backbone == "default" and self.pretrained is not None:
+{%- if cookiecutter._framework == "pytorch" or cookiecutter._framework == "jax" and cookiecutter.task == "image" %}
             raise ValueError(
                 "config key model.pretrained needs a pretrained model.backbone"
                 f" (model.backbone is {self.backbone}; see the README's pretrained section)"
             )
+{%- else %}
+            raise ValueError(
+                "config key model.pretrained must be null: this template has no pretrained"
+                " backbone yet (model.backbone is default)"
+            )
+{%- endif %}
         if self.backbone != "default" and self.pretrained is None:
             raise ValueError(
                 "config key model.pretrained must name the weights of"
