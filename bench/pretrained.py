@@ -73,8 +73,11 @@ def publish_resnet18(folder: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     import torch
     import torch.nn.functional as F
+    import transformers
     from transformers import ResNetForImageClassification
 
+    transformers.logging.set_verbosity_error()  # the new classifier's load report
+    transformers.logging.disable_progress_bar()
     args = parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         project = bake_image_project("pytorch", Path(tmp), PACKAGE)
