@@ -5,7 +5,7 @@ TASK ?= image
 DEMO ?= build/demo
 NAME ?=
 
-.PHONY: help demo test test-full sync bench bench-update bench-train bench-serve
+.PHONY: help demo test test-full sync bench bench-update bench-train bench-pretrained bench-serve
 
 help:  ## this list; variables: FRAMEWORK, TASK, DEMO (folder), NAME (project name), VENV
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,12 @@ bench-train: $(VENV)/bin/dlstart  ## samples/s of the generated FRAMEWORK image 
 	python=$$($(VENV)/bin/python -c 'from tests.harness import framework_env; print(framework_env("$(FRAMEWORK)").python)') \
 	&& $$python -m pip install --quiet 'cookiecutter>=2.6,<3' \
 	&& $$python bench/train_throughput.py --framework $(FRAMEWORK)
+
+# The PyTorch test environment with requirements/pretrained.txt layered on (tests/test_pretrained.py).
+bench-pretrained: $(VENV)/bin/dlstart  ## samples/s fine-tuning a pretrained backbone (PyTorch image) vs a hand-written loop
+	python=$$($(VENV)/bin/python -c 'from tests.test_pretrained import pretrained_env; print(pretrained_env("pytorch").python)') \
+	&& $$python -m pip install --quiet 'cookiecutter>=2.6,<3' \
+	&& $$python bench/pretrained.py
 
 bench-serve: $(VENV)/bin/dlstart  ## req/s, p50/p99 and memory of each framework's image server, batching on vs off
 	$(VENV)/bin/python bench/serve_load.py $(ARGS)

@@ -52,7 +52,11 @@ LINUX = "x86_64-manylinux_2_28"
 PLATFORMS = {"apple": "aarch64-apple-darwin", "tpu": "x86_64-manylinux_2_31"}
 # uv reads the macOS version to resolve for here: PyTorch 2.13's wheels need macOS 14.
 MACOS = {"MACOSX_DEPLOYMENT_TARGET": "14.0"}
-LAYERS = {("jax", "export"): ("cuda", "tpu")}
+LAYERS = {
+    ("jax", "export"): ("cuda", "tpu"),
+    ("pytorch", "pretrained"): ("cpu", "cuda", "apple"),
+    ("jax", "pretrained"): ("cpu", "cuda", "tpu"),
+}
 DIRECT_ONLY = {(SHARED, "dev")}
 # Pins that may differ from cpu.txt (what CI installs and tests); every other shared pin must not.
 DIFFERS_FROM_CPU = {("tensorflow", "tpu"): {"tensorboard"}}  # tensorflow-tpu 2.20 needs 2.20

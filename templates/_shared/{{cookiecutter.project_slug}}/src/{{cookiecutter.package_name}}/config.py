@@ -28,7 +28,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-{%- if cookiecutter.task == "text" %}
+{%- if cookiecutter.task != "tabular" %}
     model_validator,
 {%- endif %}
 )
@@ -112,6 +112,15 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
+{%- if cookiecutter.task != "tabular" %}
+{%- if cookiecutter._framework == "pytorch" or cookiecutter._framework == "jax" and cookiecutter.task == "image" %}
+    backbone: Literal["default", "transformers"]
+{%- else %}
+    backbone: Literal["default"]
+{%- endif %}
+    pretrained: Text | None = Field(description="a model name, a folder or null")
+    freeze_epochs: NonNegativeInt
+{%- endif %}
 {%- if cookiecutter.task == "image" %}
     widths: Widths
     blocks_per_stage: Count
@@ -130,6 +139,29 @@ class ModelConfig(Section):
                 f"config key model.heads must divide model.dim ({self.dim}), got {self.heads}"
             )
         return self
+{%- endif %}
+{%- if cookiecutter.task != "tabular" %}
+
+    @model_validator(mode="after")
+    def _pretrained_with_backbone(self) -> ModelConfig:
+        if self.backbone == "default" and self.pretrained is not None:
+{%- if cookiecutter._framework == "pytorch" or cookiecutter._framework == "jax" and cookiecutter.task == "image" %}
+            raise ValueError(
+                "config key model.pretrained needs a pretrained model.backbone"
+                f" (model.backbone is {self.backbone}; see the README's pretrained section)"
+            )
+{%- else %}
+            raise ValueError(
+                "config key model.pretrained must be null: this template has no pretrained"
+                " backbone yet (model.backbone is default)"
+            )
+{%- endif %}
+        if self.backbone != "default" and self.pretrained is None:
+            raise ValueError(
+                "config key model.pretrained must name the weights of"
+                f" model.backbone={self.backbone} (a published model name or a local folder)"
+            )
+        return self
 {%- else %}
     hidden: Widths
     embedding_dim: Count
@@ -144,6 +176,9 @@ class OptimConfig(Section):
     warmup_fraction: Fraction
     warmup_steps: NonNegativeInt
     grad_clip: NonNegativeNumber
+{%- if cookiecutter.task != "tabular" %}
+    backbone_lr_scale: Annotated[float, Field(gt=0, le=1, description="a number > 0 and <= 1")]
+{%- endif %}
 
 
 class TrainerConfig(Section):

@@ -218,7 +218,11 @@ class ResNet(nnx.Module):
 
 def create_model(
     config: ModelConfig, preprocessor: Preprocessor, dtype: jnp.dtype, rngs: nnx.Rngs
-) -> ResNet:
+) -> nnx.Module:
+    if config.backbone != "default":
+        from {{ cookiecutter.package_name }} import pretrained
+
+        return pretrained.create(config, preprocessor, dtype, rngs)
     return ResNet(
         config.widths,
         config.blocks_per_stage,

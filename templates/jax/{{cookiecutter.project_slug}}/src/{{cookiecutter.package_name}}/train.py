@@ -27,8 +27,11 @@ from flax import nnx
 from jax.sharding import Mesh
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
-
+{% if cookiecutter.task == "image" %}
+from {{ cookiecutter.package_name }} import console, devices, preemption, pretrained, recipe
+{%- else %}
 from {{ cookiecutter.package_name }} import console, devices, preemption, recipe
+{%- endif %}
 from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFull
 from {{ cookiecutter.package_name }}.config import (
     Config,
@@ -61,13 +64,18 @@ def loss_fn(objective: str, outputs: jax.Array, targets: jax.Array) -> jax.Array
 {%- if cookiecutter.task == "image" %}
 
 
+# The batch norm statistics `reweigh_batch_statistics` averages evenly over the first steps; a
+# pretrained backbone's keep their published values and move by the fixed momentum.
+SCRATCH_STATISTICS = nnx.All(nnx.BatchStat, nnx.Not(nnx.PathContains("backbone")))
+
+
 def reweigh_batch_statistics(model: nnx.Module, before: nnx.State, step: jax.Array) -> None:
     """`recipe.batch_norm_momentum` in jnp ops: the batch norm layers moved their running
     statistics by `BATCH_NORM_MOMENTUM`; rescale the move to the batch's weight at optimizer step
     `step` (an even average over the first steps)."""
     weight = jnp.maximum(recipe.BATCH_NORM_MOMENTUM, 1 / (step + 1))
     scale = weight / recipe.BATCH_NORM_MOMENTUM
-    after = nnx.state(model, nnx.BatchStat)
+    after = nnx.state(model, SCRATCH_STATISTICS)
     nnx.update(model, jax.tree.map(lambda b, a: b + (a - b) * scale, before, after))
 {%- endif %}
 
@@ -82,7 +90,7 @@ def make_train_step(objective: str, compile: bool) -> TrainStep:
         def loss_of(model: nnx.Module) -> jax.Array:
             return loss_fn(objective, model(**inputs), targets)
 {% if cookiecutter.task == "image" %}
-        statistics = jax.tree.map(lambda x: x, nnx.state(model, nnx.BatchStat))  # a snapshot
+        statistics = jax.tree.map(lambda x: x, nnx.state(model, SCRATCH_STATISTICS))  # a copy
         loss, grads = nnx.value_and_grad(loss_of)(model)
         reweigh_batch_statistics(model, statistics, optimizer.step[...])
 {%- else %}
@@ -266,8 +274,16 @@ def _train(config: Config, mesh: Mesh) -> None:
     val_split = None if val_examples is None else Split(val_examples, preprocessor)
 
     tx, schedule = make_optimizer(config.optim, total_steps)
+{%- if cookiecutter.task == "image" %}
+    frozen_steps = config.model.freeze_epochs * steps_per_epoch
+    tx = pretrained.split_backbone(tx, config.model, config.optim.backbone_lr_scale, frozen_steps)
+{%- endif %}
     dtype = devices.compute_dtype(config.trainer.precision)
     model, optimizer = init_state(config, preprocessor, dtype, tx)
+{%- if cookiecutter.task == "image" %}
+    if not step:
+        pretrained.load_weights(model, config.model, run.root if devices.is_primary() else None)
+{%- endif %}
     batches = train_batches(
         train_split,
         local_batch_size,

@@ -87,6 +87,10 @@ def initialise(module: nn.Module) -> None:
 
 
 def build_model(config: ModelConfig, preprocessor: Preprocessor) -> nn.Module:
+    if config.backbone != "default":
+        from {{ cookiecutter.package_name }} import pretrained  # needs requirements/pretrained.txt
+
+        return pretrained.build(config, preprocessor)
     return ResNet(config.widths, config.blocks_per_stage, config.dropout, preprocessor.output_size)
 {%- elif cookiecutter.task == "text" -%}
 """A small Transformer encoder for text classification.
@@ -209,6 +213,10 @@ def initialise(module: nn.Module) -> None:
 
 
 def build_model(config: ModelConfig, preprocessor: Preprocessor) -> nn.Module:
+    if config.backbone != "default":
+        from {{ cookiecutter.package_name }} import pretrained  # needs requirements/pretrained.txt
+
+        return pretrained.build(config, preprocessor)
     return TextTransformer(
         preprocessor.vocab_size, preprocessor.max_length, config, preprocessor.output_size
     )

@@ -31,8 +31,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
-
+{% if cookiecutter.task != "tabular" %}
+from {{ cookiecutter.package_name }} import checkpoint, console, devices, preemption, pretrained, recipe
+{%- else %}
 from {{ cookiecutter.package_name }} import checkpoint, console, devices, preemption, recipe
+{%- endif %}
 from {{ cookiecutter.package_name }}.checkpoint import TrainingState
 from {{ cookiecutter.package_name }}.config import (
     Config,
@@ -77,11 +80,20 @@ def train(config: Config, env: Environment) -> None:
     max_steps = config.trainer.max_steps
     total_steps = max_steps if max_steps > 0 else config.trainer.max_epochs * steps_per_epoch
 
-    model = build_model(config.model, preprocessor).to(env.device)
-    model = devices.distribute(model, env, config.trainer.strategy)
+    model = build_model(config.model, preprocessor)
+{%- if cookiecutter.task != "tabular" %}
+    if resume_from is None:
+        pretrained.load_weights(model, config.model, run.root if env.is_main else None)
+    frozen_steps = config.model.freeze_epochs * steps_per_epoch
+{%- endif %}
+    model = devices.distribute(model.to(env.device), env, config.trainer.strategy)
     state = TrainingState(
         model=model,
+{%- if cookiecutter.task != "tabular" %}
+        optimizer=make_optimizer(model, config.optim, frozen_steps),
+{%- else %}
         optimizer=make_optimizer(model, config.optim),
+{%- endif %}
         scaler=torch.amp.GradScaler(env.device.type, enabled=config.trainer.precision == "fp16"),
     )
     schedule = make_schedule(config.optim, total_steps)
@@ -175,7 +187,11 @@ class TrainStep:
         """Returns the batch's loss, computed before the update."""
         optimizer, scaler = self.state.optimizer, self.state.scaler
         for group in optimizer.param_groups:
+{%- if cookiecutter.task != "tabular" %}
+            group["lr"] = self.schedule(step) * pretrained.lr_scale(group, step)
+{%- else %}
             group["lr"] = self.schedule(step)
+{%- endif %}
         with batch_norm_statistics(self.state.model, step):
             with devices.autocast(self.env, self.precision):
                 loss = self.loss_function(self.forward(**inputs), targets)
@@ -195,7 +211,12 @@ def batch_norm_statistics(model: nn.Module, step: int) -> Iterator[None]:
     `recipe.batch_norm_momentum(step)` in the running statistics of batch norm layers, which move
     by their fixed `momentum` (changing it instead would recompile a compiled model)."""
     weight = recipe.batch_norm_momentum(step)
-    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+{%- if cookiecutter.task != "tabular" %}
+    modules = pretrained.from_scratch(model)  # a pretrained backbone keeps its statistics' momentum
+{%- else %}
+    modules = model.modules()
+{%- endif %}
+    layers = [m for m in modules if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if weight == recipe.BATCH_NORM_MOMENTUM or not layers:
         yield
         return
@@ -213,6 +234,9 @@ def fit_preprocessor(config: Config, run: Run, env: Environment, resume: bool) -
     if resume:
         return Preprocessor.load(run.root / PREPROCESSOR_FILE)
     preprocessor = Preprocessor.fit(load_split(config.data, "train"), config.data)
+{%- if cookiecutter.task == "text" %}
+    preprocessor = pretrained.adapt(preprocessor, config.model)
+{%- endif %}
     if env.is_main:
         preprocessor.save(run.root / PREPROCESSOR_FILE)
     return preprocessor
@@ -244,16 +268,29 @@ def make_loaders(
         return loader, None
     val_data = make_dataset(load_split(config.data, "val"), preprocessor)
     return loader, eval_loader(val_data, env, batch_size, workers)
+{%- if cookiecutter.task != "tabular" %}
+
+
+def make_optimizer(
+    model: nn.Module, config: OptimConfig, frozen_steps: int = 0
+) -> torch.optim.Optimizer:
+    """Decoupled weight decay on weight matrices, kernels and embeddings only (not on biases
+    and norm scales); a pretrained backbone learns slower, and not at all for `frozen_steps`."""
+{%- else %}
 
 
 def make_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     """Decoupled weight decay on weight matrices, kernels and embeddings only (not on biases
     and norm scales)."""
+{%- endif %}
     parameters = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in parameters if p.dim() >= 2], "weight_decay": config.weight_decay},
         {"params": [p for p in parameters if p.dim() < 2], "weight_decay": 0.0},
     ]
+{%- if cookiecutter.task != "tabular" %}
+    groups = pretrained.split_backbone(groups, model, config.backbone_lr_scale, frozen_steps)
+{%- endif %}
     if config.name == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=recipe.SGD_MOMENTUM, nesterov=True)
     return torch.optim.AdamW(groups, lr=config.lr, betas=recipe.ADAM_BETAS, eps=recipe.ADAM_EPSILON)

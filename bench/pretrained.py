@@ -1,0 +1,198 @@
+"""Fine-tuning throughput with a pretrained backbone: the generated PyTorch image project vs a
+hand-written loop around the same library model.
+
+    python bench/pretrained.py [--steps 20] [--batch-size 32] [--image-size 224]
+
+Run it with the PyTorch environment plus the template's requirements/pretrained.txt and
+cookiecutter. Nothing is downloaded: the "published" model is a ResNet-18-shaped
+`ResNetForImageClassification` (transformers; random weights) saved with `save_pretrained` into a
+temporary folder, which `model.pretrained` points at. Measured in one process, same batches of
+the sample data's train split resized to `--image-size` (its val split removed, so no evaluation
+falls inside the project's timed windows):
+
+- `hand-written`: transformers' `ResNetForImageClassification` (its own classifier replaced by a
+  head for the sample's classes), cross-entropy, backward, AdamW, over batches decoded up front;
+- `hand-written + project DataLoader`: the same loop fed by the project's DataLoader;
+- `project train`: `train.main` with `model.backbone=transformers` (backbone LR scale, schedule,
+  clipping, metering), its samples/s per window read from metrics.jsonl.
+
+Each is run `--repeats` times, interleaved; a run's figure is its fastest window of WINDOW steps
+after `--warmup` untimed steps, and the best run is reported (as `timeit` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from baking import bake_image_project, import_modules
+
+PACKAGE = "bench_pretrained"
+WINDOW = 5
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=20, help="timed steps after warm-up")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each loop (best kept)")
+    return parser.parse_args(argv)
+
+
+def time_steps(step: Callable[[], None], warmup: int, steps: int) -> float:
+    """Seconds per step in the fastest window of WINDOW steps, after `warmup` untimed steps."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(max(1, steps // WINDOW)):
+        start = time.perf_counter()
+        for _ in range(WINDOW):
+            step()
+        times.append((time.perf_counter() - start) / WINDOW)
+    return min(times)
+
+
+def publish_resnet18(folder: Path) -> None:
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    config = ResNetConfig(
+        embedding_size=64,
+        hidden_sizes=[64, 128, 256, 512],
+        depths=[2, 2, 2, 2],
+        layer_type="basic",
+    )
+    ResNetForImageClassification(config).save_pretrained(folder)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import torch
+    import torch.nn.functional as F
+    import transformers
+    from transformers import ResNetForImageClassification
+
+    transformers.logging.set_verbosity_error()  # the new classifier's load report
+    transformers.logging.disable_progress_bar()
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        project = bake_image_project("pytorch", Path(tmp), PACKAGE)
+        config_module, data, devices, pipeline, train = import_modules(
+            project, PACKAGE, "config", "data", "devices", "data.pipeline", "train"
+        )
+        weights = Path(tmp) / "resnet-18"
+        publish_resnet18(weights)
+        data_path = Path(tmp) / "data"
+        data.write_sample(data_path)
+        for split in ("val", "test"):  # no evaluation inside the project's timed windows
+            shutil.rmtree(data_path / split)
+        overrides = [
+            f"data.path={data_path}",
+            f"data.batch_size={args.batch_size}",
+            f"data.image_size={args.image_size}",
+            "model.backbone=transformers",
+            f"model.pretrained={weights}",
+        ]
+        config = config_module.load_config(overrides=overrides)
+        env = devices.single_device()
+        examples = data.load_split(config.data, "train")
+        preprocessor = data.Preprocessor.fit(examples, config.data)
+        images = torch.from_numpy(preprocessor.encode(examples)["image"])
+        labels = torch.from_numpy(preprocessor.encode_targets(examples))
+
+        def fresh_model() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+            torch.manual_seed(0)
+            model = ResNetForImageClassification.from_pretrained(
+                weights, num_labels=preprocessor.output_size, ignore_mismatched_sizes=True
+            ).train()
+            return model, torch.optim.AdamW(model.parameters(), lr=config.optim.lr)
+
+        def in_memory() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            generator = torch.Generator().manual_seed(0)
+            while True:
+                order = torch.randperm(len(labels), generator=generator)
+                for i in range(0, len(order) - args.batch_size + 1, args.batch_size):
+                    index = order[i : i + args.batch_size]
+                    yield images[index], labels[index]
+
+        def from_loader() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            augment_seed = config.seed if config.data.augment else None
+            dataset = pipeline.make_dataset(examples, preprocessor, augment_seed)
+            loader = pipeline.train_loader(
+                dataset, env, args.batch_size, config.data.num_workers, config.seed
+            )
+            epoch = 0
+            while True:
+                loader.sampler.start(epoch)
+                for batch in loader:
+                    yield batch["image"], batch["target"]
+                epoch += 1
+
+        def hand_written(batches: Iterator[tuple[torch.Tensor, torch.Tensor]]) -> float:
+            model, optimizer = fresh_model()
+
+            def step() -> None:
+                x, y = next(batches)
+                logits = model(pixel_values=x.permute(0, 3, 1, 2)).logits
+                F.cross_entropy(logits, y).backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+
+            return args.batch_size / time_steps(step, args.warmup, args.steps)
+
+        def project_train(repeat: int) -> float:
+            run_dir = Path(tmp) / "runs"
+            total = args.warmup + args.steps
+            train.main(
+                [
+                    *overrides,
+                    f"run.dir={run_dir}",
+                    f"run.name=r{repeat}",
+                    f"trainer.max_steps={total}",
+                    f"trainer.checkpoint_every={total}",
+                    f"log.every={WINDOW}",
+                    "log.tensorboard=false",
+                ]
+            )
+            lines = (run_dir / f"r{repeat}" / "metrics.jsonl").read_text().splitlines()
+            records = [json.loads(line) for line in lines]
+            timed = [r for r in records if r["split"] == "train" and r["step"] > args.warmup]
+            return max(r["samples_per_s"] for r in timed)
+
+        results: dict[str, list[float]] = {"hand": [], "hand+loader": [], "project": []}
+        for repeat in range(args.repeats):
+            results["hand"].append(hand_written(in_memory()))
+            results["hand+loader"].append(hand_written(from_loader()))
+            results["project"].append(project_train(repeat))
+        best = {name: max(values) for name, values in results.items()}
+
+    print(
+        f"\nPyTorch {torch.__version__}, ResNet-18 (transformers), {env.device}, "
+        f"{torch.get_num_threads()} threads, batch {args.batch_size}, {args.image_size}px, "
+        f"data.num_workers={config.data.num_workers}; {args.steps} timed steps after "
+        f"{args.warmup}, best of {args.repeats} runs; load average {os.getloadavg()[0]:.1f}"
+    )
+    for name, label in (
+        ("hand", "hand-written loop, batches in memory"),
+        ("hand+loader", "hand-written loop + project DataLoader"),
+        ("project", "project train.main, model.backbone=transformers"),
+    ):
+        runs = ", ".join(f"{v:.1f}" for v in results[name])
+        print(f"  {label:<48} {best[name]:8.1f} samples/s  ({runs})")
+    print(
+        f"  project / hand-written (in memory)               {best['project'] / best['hand']:.3f}x"
+    )
+    print(
+        "  project / hand-written + same DataLoader         "
+        f"{best['project'] / best['hand+loader']:.3f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
