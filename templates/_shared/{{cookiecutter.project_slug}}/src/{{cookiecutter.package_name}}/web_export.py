@@ -12,7 +12,9 @@ arrays and that ONNX Runtime Web's outputs match within TOLERANCE.
 from __future__ import annotations
 
 import argparse
+{%- if cookiecutter.task == "image" %}
 import base64
+{%- endif %}
 import json
 from pathlib import Path
 from typing import Any
@@ -57,7 +59,8 @@ def preprocessing(preprocessor: Preprocessor) -> dict[str, Any]:
 def raw(example: Any) -> Any:
     """An example as the page takes it from a user."""
 {%- if cookiecutter.task == "image" %}
-    return {"name": example.image.name, "base64": base64.b64encode(example.image.read_bytes()).decode()}
+    data = base64.b64encode(example.image.read_bytes()).decode()
+    return {"name": example.image.name, "base64": data}
 {%- elif cookiecutter.task == "text" %}
     return example.text
 {%- else %}
@@ -78,7 +81,7 @@ def web_description(export_dir: Path) -> dict[str, Any]:
         "model": ONNX_FILE,
         "objective": preprocessor.objective,
         "labels": preprocessor.labels.names if preprocessor.labels else None,
-        "inputs": [[name, list(shape), dtype] for name, (shape, dtype) in preprocessor.input_spec.items()],
+        "inputs": [[name, *spec] for name, spec in preprocessor.input_spec.items()],
         "preprocessing": preprocessing(preprocessor),
         "tolerance": TOLERANCE,
         "examples": [
@@ -97,7 +100,9 @@ def web_description(export_dir: Path) -> dict[str, Any]:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write web.json for the browser page.")
-    parser.add_argument("--model", type=Path, required=True, help="an export folder (runs/<run>/export)")
+    parser.add_argument(
+        "--model", type=Path, required=True, help="an export folder (runs/<run>/export)"
+    )
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
     if not (args.model / ONNX_FILE).is_file():
