@@ -39,12 +39,16 @@ const browser = await chromium.launch({ executablePath, args });
 let result;
 try {
   const page = await browser.newPage();
-  const errors = [];
-  page.on('pageerror', (error) => errors.push(String(error)));
+  // A script that fails to load or throws ends the check at once, not at the timeout.
+  const failed = new Promise((_, reject) => page.on('pageerror', reject));
   await page.goto(`http://127.0.0.1:${server.address().port}/?check`);
-  await page.waitForFunction(() => window.webCheck || document.body.dataset.error, null, { timeout: TIMEOUT_MS });
+  await Promise.race([
+    page.waitForFunction(() => window.webCheck || document.body.dataset.error, null, { timeout: TIMEOUT_MS }),
+    failed,
+  ]);
   result = await page.evaluate(() => window.webCheck ?? { ok: false, lines: [`error: ${document.body.dataset.error}`] });
-  result.lines.push(...errors.map((error) => `page error: ${error}`));
+} catch (error) {
+  result = { ok: false, lines: [`page error: ${error.message}`] };
 } finally {
   await browser.close();
   server.close();
