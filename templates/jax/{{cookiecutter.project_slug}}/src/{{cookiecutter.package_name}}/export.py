@@ -95,20 +95,23 @@ def export_litert(saved_model: Path, out: Path) -> Path:
 
 
 def export_onnx(forward: Callable, preprocessor: Preprocessor, out: Path) -> Path:
+    import onnx
     from jax2onnx import to_onnx
 
     names = list(preprocessor.input_spec)
     (batch,) = jax.export.symbolic_shape("batch")
-    path = out / ONNX_FILE
-    to_onnx(
+    model = to_onnx(
         lambda *arrays: forward(dict(zip(names, arrays, strict=True))),
         list(input_specs(preprocessor, batch).values()),
         input_names=names,
         output_names=["outputs"],
         opset=ONNX_OPSET,
-        return_mode="file",
-        output_path=str(path),
     )
+    # jax2onnx 0.17.1 declares some convolution outputs in the wrong layout; ONNX Runtime Web
+    # refuses such a model. The shapes of intermediate values are optional: runtimes infer them.
+    del model.graph.value_info[:]
+    path = out / ONNX_FILE
+    onnx.save(model, str(path))
     return path
 
 
