@@ -5,7 +5,7 @@ TASK ?= image
 DEMO ?= build/demo
 NAME ?=
 
-.PHONY: help demo test test-full sync bench bench-update bench-train bench-serve
+.PHONY: help demo test test-full sync bench bench-update bench-train bench-serve bench-browser
 
 help:  ## this list; variables: FRAMEWORK, TASK, DEMO (folder), NAME (project name), VENV
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,3 +62,6 @@ bench-train: $(VENV)/bin/dlstart  ## samples/s of the generated FRAMEWORK image 
 
 bench-serve: $(VENV)/bin/dlstart  ## req/s, p50/p99 and memory of each framework's image server, batching on vs off
 	$(VENV)/bin/python bench/serve_load.py $(ARGS)
+
+bench-browser: $(VENV)/bin/dlstart  ## in-browser inference ms per example, each framework x task (ARGS="--task image")
+	$(VENV)/bin/python bench/browser.py $(ARGS)
