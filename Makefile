@@ -5,7 +5,7 @@ TASK ?= image
 DEMO ?= build/demo
 NAME ?=
 
-.PHONY: help demo test test-full sync bench bench-update bench-train bench-pretrained bench-serve
+.PHONY: help demo test test-full sync bench bench-update bench-train bench-pretrained bench-serve bench-browser
 
 help:  ## this list; variables: FRAMEWORK, TASK, DEMO (folder), NAME (project name), VENV
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,13 +26,12 @@ demo: $(VENV)/bin/dlstart  ## generate a project in DEMO (a new folder), install
 	&& PIP_RETRIES=0 $(MAKE) -C "$$dest" setup sample \
 	&& $(MAKE) -C "$$dest" train ARGS="trainer.max_steps=1 run.name=demo"
 
-test: $(VENV)/bin/dlstart  ## ruff, then every test but the heavy ones (generated projects run in .venvs/)
+test: $(VENV)/bin/dlstart  ## ruff, then every test but the fuller matrices (generated projects run in .venvs/)
 	$(VENV)/bin/ruff check src tests bench tools hooks migrations
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m "not heavy"
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m "not full"
 
-test-full: $(VENV)/bin/dlstart  ## make test, and the heavy variants (torchrun elastic restarts)
-	$(VENV)/bin/ruff check src tests bench tools hooks migrations
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
+test-full: $(VENV)/bin/dlstart  ## the rest of the matrices make test samples, and torchrun elastic restarts (pytest -m full): run before closing an issue
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m full
 
 sync:  ## write the generated parts of the templates (see CONTRIBUTING.md)
 	$(PYTHON) tools/sync_templates.py
@@ -69,3 +68,6 @@ bench-pretrained: $(VENV)/bin/dlstart  ## samples/s fine-tuning a pretrained bac
 
 bench-serve: $(VENV)/bin/dlstart  ## req/s, p50/p99 and memory of each framework's image server, batching on vs off
 	$(VENV)/bin/python bench/serve_load.py $(ARGS)
+
+bench-browser: $(VENV)/bin/dlstart  ## in-browser inference ms per example, each framework x task (ARGS="--task image")
+	$(VENV)/bin/python bench/browser.py $(ARGS)

@@ -199,7 +199,7 @@ def test_signal_to_one_node_stops_both_at_one_step_and_both_resume(
     assert same_weights(dumps, steps), "the nodes ended with different weights"
 
 
-@pytest.mark.heavy
+@pytest.mark.full
 def test_torchrun_restarts_the_group_after_a_worker_dies(baked_project) -> None:
     """Elastic: a worker killed without warning (SIGKILL) makes torchrun (--max-restarts)
     restart both workers, which resume from the latest checkpoint and finish the run."""

@@ -8,6 +8,7 @@ Writes `runs/<run>/export/` with `preprocessor.json` and, for `--format all` (th
   CUDA and TPU. `serve` and `inference.py` run it with JAX alone.
 - `saved_model/`: a TensorFlow SavedModel through `jax2tf` (CPU and CUDA), for TF Serving.
 - `model.tflite`: LiteRT, converted from that SavedModel, for mobile and edge runtimes.
+- `model.onnx`: ONNX through jax2onnx, for ONNX Runtime (the browser page in web/ runs it).
 
 Exports compute in float32 whatever `trainer.precision` was. Each artifact is reloaded and its
 outputs compared with the model's on validation examples at two batch sizes, neither fixed at
@@ -34,9 +35,11 @@ from {{ cookiecutter.package_name }}.inference import SERVING_FILE, load_predict
 from {{ cookiecutter.package_name }}.parity import ParityCheck, check_parity, report
 from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 
-FORMATS = ("stablehlo", "savedmodel", "litert")
+FORMATS = ("stablehlo", "savedmodel", "litert", "onnx")
 TOLERANCE = 1e-4
 CHECK_BATCH_SIZES = (1, 5)
+ONNX_FILE = "model.onnx"
+ONNX_OPSET = 21
 Inputs = dict[str, np.ndarray]
 
 
@@ -89,6 +92,34 @@ def export_litert(saved_model: Path, out: Path) -> Path:
     path = out / "model.tflite"
     path.write_bytes(converter.convert())
     return path
+
+
+def export_onnx(forward: Callable, preprocessor: Preprocessor, out: Path) -> Path:
+    import onnx
+    from jax2onnx import to_onnx
+
+    names = list(preprocessor.input_spec)
+    (batch,) = jax.export.symbolic_shape("batch")
+    model = to_onnx(
+        lambda *arrays: forward(dict(zip(names, arrays, strict=True))),
+        list(input_specs(preprocessor, batch).values()),
+        input_names=names,
+        output_names=["outputs"],
+        opset=ONNX_OPSET,
+    )
+    # jax2onnx 0.17.1 declares some convolution outputs in the wrong layout; ONNX Runtime Web
+    # refuses such a model. The shapes of intermediate values are optional: runtimes infer them.
+    del model.graph.value_info[:]
+    path = out / ONNX_FILE
+    onnx.save(model, str(path))
+    return path
+
+
+def run_onnx(path: Path) -> Callable[[Inputs], np.ndarray]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda inputs: session.run(None, inputs)[0]
 
 
 def run_savedmodel(path: Path) -> Callable[[Inputs], np.ndarray]:
@@ -145,6 +176,9 @@ def export(checkpoint: Path, formats: tuple[str, ...]) -> list[ParityCheck]:
         if "litert" in formats:
             path = export_litert(saved_model, out)
             artifacts["litert"] = (path, run_litert(path))
+    if "onnx" in formats:
+        path = export_onnx(forward, trained.preprocessor, out)
+        artifacts["onnx"] = (path, run_onnx(path))
     checks = [_check(name, path, run, inputs, expected) for name, (path, run) in artifacts.items()]
     report(out, checks)
     return checks
