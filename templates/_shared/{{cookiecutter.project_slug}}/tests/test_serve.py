@@ -30,6 +30,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.package_name }} import serve
 from {{ cookiecutter.package_name }}.config import Config
+{%- if cookiecutter.task == "text" %}
+from {{ cookiecutter.package_name }}.data.text import MAX_TEXT_CHARS
+{%- endif %}
 from {{ cookiecutter.package_name }}.serve import ServeOptions, create_app
 from {{ cookiecutter.package_name }}.serving.limits import MAX_BODY_BYTES, MAX_INSTANCES
 from {{ cookiecutter.package_name }}.serving.loadtest import run_load, sample_instances
@@ -104,8 +107,18 @@ def test_predict_rejects_malformed_bodies(client: TestClient, body: dict, field:
     assert field in response.json()["detail"]
 
 
-@pytest.mark.parametrize("raw", [b"not json", b'{"instances": [NaN]}', b'{"instances": [1e400]}'])
-def test_predict_rejects_invalid_json_numbers(client: TestClient, raw: bytes) -> None:
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b'{"instances": [NaN]}',
+        b'{"instances": [Infinity]}',
+        b'{"instances": [-Infinity]}',
+        b'{"instances": [1e400]}',
+        b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+)
+def test_predict_rejects_invalid_json_numbers_and_nesting(client: TestClient, raw: bytes) -> None:
     headers = {"content-type": "application/json"}
     response = client.post("/predict", content=raw, headers=headers)
     assert response.status_code == 422
@@ -164,6 +177,14 @@ def test_predict_rejects_text_without_words(client: TestClient, text: str) -> No
     response = client.post("/predict", json={"instances": [{"text": text}]})
     assert response.status_code == 422
     assert "instance 0" in response.json()["detail"]
+
+
+def test_predict_rejects_text_over_the_length_limit(client: TestClient) -> None:
+    text = "word " * (MAX_TEXT_CHARS // 5 + 1)
+    response = client.post("/predict", json={"instances": [{"text": "fine"}, {"text": text}]})
+    assert response.status_code == 422
+    assert "instance 1" in response.json()["detail"]
+    assert str(MAX_TEXT_CHARS) in response.json()["detail"]
 {%- else %}
 
 
@@ -281,4 +302,4 @@ def test_load_test_reports_a_bounded_run(live_server: str, tiny_config: Config) 
     result = run_load(live_server, bodies, requests=48, concurrency=8)
     assert result.errors == 0
     assert result.requests_per_second > 0 and result.p50_ms <= result.p99_ms
-    assert result.memory_after_mb > 0
+    assert result.memory_after_mb > 0 and result.server_cpu_ms_per_request > 0

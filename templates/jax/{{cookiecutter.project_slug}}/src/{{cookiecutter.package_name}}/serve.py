@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ from fastapi.responses import JSONResponse
 {%- if cookiecutter.task == "image" %}
 from PIL import Image
 {%- endif %}
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, Example, Preprocessor
 from {{ cookiecutter.package_name }}.errors import DataError, InvalidInput, UserError, exit_on_user_error
@@ -74,6 +75,44 @@ class ServeOptions:
     deadline: float = 10.0
     threads: int = field(default_factory=_usable_cores)
     unknown_categories: Literal["reject", "oov"] = "reject"
+
+
+class Observe:
+    """ASGI middleware: request counts and latency in the metrics, one JSON access log line."""
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_and_observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_observe)
+        finally:
+            seconds = time.perf_counter() - start
+            path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"
+            self.metrics.requests.labels(path, str(status)).inc()
+            self.metrics.latency.labels(path).observe(seconds)
+            client = scope.get("client")
+            record = {
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "ms": round(seconds * 1000, 2),
+                "client": client[0] if client else None,
+            }
+            access_log.info(json.dumps(record))
 
 
 def create_app(model_dir: Path, options: ServeOptions | None = None) -> FastAPI:
@@ -114,30 +153,7 @@ def create_app(model_dir: Path, options: ServeOptions | None = None) -> FastAPI:
         await batcher.stop()
 
     app = FastAPI(title="{{ cookiecutter.project_name }}", lifespan=lifespan)
-
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            seconds = time.perf_counter() - start
-            path = request.url.path if request.url.path in KNOWN_PATHS else "other"
-            metrics.requests.labels(path, str(status)).inc()
-            metrics.latency.labels(path).observe(seconds)
-            record = {
-                "method": request.method,
-                "path": request.url.path,
-                "status": status,
-                "ms": round(seconds * 1000, 2),
-                "client": request.client.host if request.client else None,
-            }
-            access_log.info(json.dumps(record))
+    app.add_middleware(Observe, metrics=metrics)
 
     @app.exception_handler(Rejected)
     async def rejected(request: Request, error: Rejected) -> JSONResponse:
@@ -162,20 +178,22 @@ def create_app(model_dir: Path, options: ServeOptions | None = None) -> FastAPI:
         return Response(metrics.render(), media_type=metrics.content_type)
 
     @app.post("/predict")
-    async def predict_endpoint(request: Request) -> dict[str, Any]:
-        body = await read_body(request)
-        inputs = await anyio.to_thread.run_sync(
-            _prepare, preprocessor, body, options, limiter=prepare_limiter
-        )
+    async def predict_endpoint(request: Request) -> JSONResponse:
+        async def inputs() -> dict[str, np.ndarray]:
+            body = await read_body(request)
+            return await anyio.to_thread.run_sync(
+                _prepare, preprocessor, body, options, limiter=prepare_limiter
+            )
+
         try:
-            outputs = await asyncio.wait_for(batcher.predict(inputs), options.deadline)
+            outputs = await asyncio.wait_for(batcher.predict(inputs()), options.deadline)
         except Overloaded:
             raise Rejected(503, "server busy: queue full", {"Retry-After": "1"}) from None
         except TimeoutError:
             raise Rejected(504, f"deadline: not answered within {options.deadline} s") from None
         if bad := [i for i, row in enumerate(outputs) if not np.all(np.isfinite(row))]:
             raise Rejected(500, f"model output: not finite for instance {bad[0]}")
-        return {"predictions": preprocessor.describe_outputs(outputs)}
+        return JSONResponse({"predictions": preprocessor.describe_outputs(outputs)})
 
     return app
 

@@ -3,20 +3,21 @@
 A request's encoded inputs wait in a bounded queue. One task takes the oldest, then whatever
 else arrives within `max_wait` seconds, up to `max_batch_size` instances, and runs the model
 once on all of them in its own thread, so requests keep arriving and queueing meanwhile: the
-busier the server, the larger the batches.
+busier the server, the larger the batches. It waits only for requests already on their way
+(reading or decoding their body): a lone request goes straight to the model.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 Inputs = dict[str, np.ndarray]
-POLL_SECONDS = 0.0005
 
 
 class Overloaded(Exception):
@@ -46,6 +47,8 @@ class Batcher:
         self._on_batch = on_batch
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="model")
         self._queue: asyncio.Queue[_Job] | None = None
+        self._changed: asyncio.Event | None = None  # a job queued, or an arrival given up
+        self._arriving = 0  # requests preparing their inputs
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -54,6 +57,7 @@ class Batcher:
 
     async def start(self) -> None:
         self._queue = asyncio.Queue(self.queue_size)
+        self._changed = asyncio.Event()
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -68,18 +72,25 @@ class Batcher:
             self._executor, self._predict, inputs
         )
 
-    async def predict(self, inputs: Inputs) -> np.ndarray:
-        """The model's outputs for `inputs`, computed in a batch with other requests."""
-        assert self._queue is not None, "Batcher.start() first"
+    async def predict(self, inputs: Awaitable[Inputs]) -> np.ndarray:
+        """The model's outputs for `inputs` (awaited here: while they are being prepared, a
+        batch being collected waits for them), computed in a batch with other requests."""
+        assert self._queue is not None and self._changed is not None, "Batcher.start() first"
+        self._arriving += 1
+        try:
+            ready = await inputs
+        finally:
+            self._arriving -= 1
+            self._changed.set()
         future = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait(_Job(inputs, len(next(iter(inputs.values()))), future))
+            self._queue.put_nowait(_Job(ready, len(next(iter(ready.values()))), future))
         except asyncio.QueueFull:
             raise Overloaded from None
         return await future
 
     async def _run(self) -> None:
-        assert self._queue is not None
+        assert self._queue is not None and self._changed is not None
         loop = asyncio.get_running_loop()
         held: _Job | None = None
         while True:
@@ -88,9 +99,12 @@ class Batcher:
             deadline = loop.time() + self.max_wait
             while size < self.max_batch_size:
                 if self._queue.empty():
-                    if loop.time() >= deadline:
+                    remaining = deadline - loop.time()
+                    if not self._arriving or remaining <= 0:
                         break
-                    await asyncio.sleep(POLL_SECONDS)
+                    self._changed.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), remaining)
                     continue
                 job = self._queue.get_nowait()
                 if size + job.size > self.max_batch_size:

@@ -2,8 +2,10 @@
 
     python -m {{ cookiecutter.package_name }}.serving.loadtest --requests 2000 --concurrency 32
 
-Prints requests/s, p50/p95/p99 latency, the error count and the server's resident memory
-(from its /metrics) before and after. It only targets loopback addresses and stops by itself.
+Prints requests/s, p50/p95/p99 latency, the error count, the server's resident memory before
+and after, and the server's CPU time per request (both from its /metrics; CPU time, unlike
+requests/s, does not change with other load on the machine). It only targets loopback
+addresses and stops by itself.
 """
 
 from __future__ import annotations
@@ -43,13 +45,15 @@ class LoadResult:
     errors: int
     memory_before_mb: float
     memory_after_mb: float
+    server_cpu_ms_per_request: float
 
     def summary(self) -> str:
         return (
             f"{self.requests} requests, concurrency {self.concurrency}: "
             f"{self.requests_per_second:.1f} req/s, p50 {self.p50_ms:.1f} ms, "
             f"p95 {self.p95_ms:.1f} ms, p99 {self.p99_ms:.1f} ms, {self.errors} errors, "
-            f"server memory {self.memory_before_mb:.0f} -> {self.memory_after_mb:.0f} MB"
+            f"server memory {self.memory_before_mb:.0f} -> {self.memory_after_mb:.0f} MB, "
+            f"server CPU {self.server_cpu_ms_per_request:.2f} ms/request"
         )
 
 
@@ -110,7 +114,7 @@ def run_load(
                 errors += not ok
         connection.close()
 
-    memory_before = server_memory_mb(host, port)
+    memory_before, cpu_before = server_usage(host, port)
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     start = time.perf_counter()
     for thread in threads:
@@ -119,6 +123,7 @@ def run_load(
         thread.join()
     seconds = time.perf_counter() - start
     p50, p95, p99 = np.percentile(np.array(latencies) * 1000, [50, 95, 99])
+    memory_after, cpu_after = server_usage(host, port)
     return LoadResult(
         requests,
         concurrency,
@@ -129,22 +134,22 @@ def run_load(
         round(float(p99), 2),
         errors,
         memory_before,
-        server_memory_mb(host, port),
+        memory_after,
+        round((cpu_after - cpu_before) * 1000 / requests, 3),
     )
 
 
-def server_memory_mb(host: str, port: int) -> float:
-    """The server's resident memory, from process_resident_memory_bytes of its /metrics."""
+def server_usage(host: str, port: int) -> tuple[float, float]:
+    """The server's resident memory in MB and CPU seconds so far, from its /metrics."""
     connection = http.client.HTTPConnection(host, port, timeout=10)
     try:
         connection.request("GET", "/metrics")
         text = connection.getresponse().read().decode()
     finally:
         connection.close()
-    for line in text.splitlines():
-        if line.startswith("process_resident_memory_bytes "):
-            return round(float(line.split()[1]) / 2**20, 1)
-    return float("nan")
+    values = dict(line.split()[:2] for line in text.splitlines() if line.startswith("process_"))
+    memory = float(values.get("process_resident_memory_bytes", "nan")) / 2**20
+    return round(memory, 1), float(values.get("process_cpu_seconds_total", "nan"))
 
 
 @exit_on_user_error
