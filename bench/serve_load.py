@@ -47,6 +47,28 @@ FRAMEWORKS = ("pytorch", "tensorflow", "jax")
 CONCURRENCY = (1, 8, 32)
 BATCHING = {"on": 32, "off": 1}  # --max-batch-size
 MODEL = ("data.image_size=32", "model.widths=[32,64,128]")  # the default model
+# CPU time of one model call per instance, at batch sizes 1 and 32, in the project's environment:
+# batching can only save what a batch of 32 saves over 32 calls of one.
+MODEL_COST = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from {package}.data import PREPROCESSOR_FILE, Preprocessor
+from {package}.inference import load_predictor
+export = Path(sys.argv[1])
+spec = Preprocessor.load(export / PREPROCESSOR_FILE).input_spec
+predict = load_predictor(export)
+for size in (1, 32):
+    inputs = {{n: np.random.rand(size, *s).astype(d) for n, (s, d) in spec.items()}}
+    for _ in range(3):
+        predict(inputs)
+    times = []
+    for _ in range(max(8, 256 // size)):
+        start = time.process_time()
+        predict(inputs)
+        times.append(time.process_time() - start)
+    print(size, sorted(times)[len(times) // 2] * 1000 / size)
+"""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -131,6 +153,18 @@ def load(project: Project, url: str, requests: int, concurrency: int) -> dict[st
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def model_cost(project: Project, export: Path) -> dict[int, float]:
+    """Median CPU ms per instance of one model call, by batch size."""
+    code = MODEL_COST.format(package=project.package)
+    output = project.run(str(project.env.python), "-c", code, str(export)).stdout
+    cost = {int(size): float(ms) for size, ms in (line.split() for line in output.splitlines())}
+    log(
+        f"{project.framework}: model call CPU per instance {cost[1]:.2f} ms at batch 1, "
+        f"{cost[32]:.2f} ms at batch 32"
+    )
+    return cost
+
+
 def measure(project: Project, export: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     servers = {name: Server(project, export, batch) for name, batch in BATCHING.items()}
     rows = []
@@ -184,7 +218,7 @@ def summary(rows: list[dict[str, Any]]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for framework in dict.fromkeys(r["framework"] for r in rows):
-        runs = [r for r in rows if r["framework"] == framework and r["repeat"] != "memory"]
+        runs = [r for r in rows if r["framework"] == framework and isinstance(r["repeat"], int)]
         for concurrency in CONCURRENCY:
             medians, cpu = {}, {}
             for name in BATCHING:
@@ -225,6 +259,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for framework in args.frameworks.split(","):
             project, export = exported_project(framework, Path(tmp) / framework)
+            cost = model_cost(project, export)
+            rows.append({"framework": framework, "repeat": "model", "model_cpu_ms": cost})
             rows += measure(project, export, args)
             if args.out:
                 args.out.write_text(json.dumps(rows, indent=1))
