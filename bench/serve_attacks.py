@@ -2,6 +2,8 @@
 
     python bench/serve_attacks.py --url http://127.0.0.1:8000 [--data data/sample]
 
+Run it with a Python that has Pillow, such as the served project's environment.
+
 Each attack is sent to the server (loopback only); the table shows the status it got, the time
 to answer, and the server's resident memory (process_resident_memory_bytes of /metrics) after
 it. Attacks that do not apply to the server's task (from /health) are skipped. With --data (the
