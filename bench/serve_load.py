@@ -47,6 +47,11 @@ FRAMEWORKS = ("pytorch", "tensorflow", "jax")
 CONCURRENCY = (1, 8, 32)
 BATCHING = {"on": 32, "off": 1}  # --max-batch-size
 MODEL = ("data.image_size=32", "model.widths=[32,64,128]")  # the default model
+SERVED_FORMAT = {  # only the format each server loads
+    "pytorch": ("--format", "onnx"),
+    "tensorflow": ("--format",),  # the SavedModel alone
+    "jax": ("--format", "stablehlo"),
+}
 # CPU time of one model call per instance, at batch sizes 1 and 32, in the project's environment:
 # batching can only save what a batch of 32 saves over 32 calls of one.
 MODEL_COST = """
@@ -98,7 +103,7 @@ def exported_project(framework: str, workdir: Path) -> tuple[Project, Path]:
     project.module("data", "sample", "--out", "data/sample")
     project.module("train", *quick_overrides("image", "bench", 2, *MODEL))
     run = project.path / "runs" / "bench"
-    project.module("export", "--checkpoint", str(run))
+    project.module("export", "--checkpoint", str(run), *SERVED_FORMAT[project.framework])
     log(f"{framework}: baked, trained and exported in {time.perf_counter() - start:.0f} s")
     return project, run / "export"
 

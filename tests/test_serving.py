@@ -34,6 +34,12 @@ from .harness import (
 )
 
 pytestmark = pytest.mark.slow
+# Only the format each server loads: test_generated_projects checks every format.
+SERVED_FORMAT = {
+    "pytorch": ("--format", "onnx"),
+    "tensorflow": ("--format",),  # the SavedModel alone
+    "jax": ("--format", "stablehlo"),
+}
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
@@ -42,7 +48,7 @@ def exported(request: pytest.FixtureRequest, baked_project) -> tuple[Project, Pa
     project.module("data", "sample", "--out", "data/sample")
     project.module("train", *quick_overrides("image", "serving", 2))
     run = project.path / "runs" / "serving"
-    project.module("export", "--checkpoint", str(run))
+    project.module("export", "--checkpoint", str(run), *SERVED_FORMAT[project.framework])
     return project, run / "export"
 
 
