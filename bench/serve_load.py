@@ -52,17 +52,19 @@ SERVED_FORMAT = {  # only the format each server loads
     "tensorflow": ("--format",),  # the SavedModel alone
     "jax": ("--format", "stablehlo"),
 }
-# CPU time of one model call per instance, at batch sizes 1 and 32, in the project's environment:
-# batching can only save what a batch of 32 saves over 32 calls of one.
+# CPU time of one model call per instance, at batch sizes 1 and 32, in the project's environment
+# (one model thread where the framework takes --threads): batching can only save what a batch of
+# 32 saves over 32 calls of one.
 MODEL_COST = """
-import sys, time
+import inspect, sys, time
 from pathlib import Path
 import numpy as np
 from {package}.data import PREPROCESSOR_FILE, Preprocessor
 from {package}.inference import load_predictor
 export = Path(sys.argv[1])
 spec = Preprocessor.load(export / PREPROCESSOR_FILE).input_spec
-predict = load_predictor(export)
+one_thread = {{"threads": 1}} if "threads" in inspect.signature(load_predictor).parameters else {{}}
+predict = load_predictor(export, **one_thread)
 for size in (1, 32):
     inputs = {{n: np.random.rand(size, *s).astype(d) for n, (s, d) in spec.items()}}
     for _ in range(3):
