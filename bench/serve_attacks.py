@@ -1,16 +1,21 @@
 """The hostile requests of issue 13 against a running server: status, seconds, server memory.
 
-    python bench/serve_attacks.py --url http://127.0.0.1:8000
+    python bench/serve_attacks.py --url http://127.0.0.1:8000 [--data data/sample]
+
+Run it with a Python that has Pillow, such as the served project's environment.
 
 Each attack is sent to the server (loopback only); the table shows the status it got, the time
 to answer, and the server's resident memory (process_resident_memory_bytes of /metrics) after
-it. Attacks that do not apply to the server's task (from /health) are skipped.
+it. Attacks that do not apply to the server's task (from /health) are skipped. With --data (the
+project's sample data), text and tabular attacks start from a valid instance of its val.csv:
+a feature of 1e308, an unknown category, a text over the length limit.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import csv
 import http.client
 import io
 import json
@@ -19,6 +24,8 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from PIL import Image
@@ -83,7 +90,9 @@ def chunks(total: int, size: int = 1 << 20) -> Iterator[bytes]:
         yield b" " * size
 
 
-def attacks(task: str) -> dict[str, Callable[[], bytes | Iterator[bytes]]]:
+def attacks(
+    task: str, valid: dict[str, Any] | None = None
+) -> dict[str, Callable[[], bytes | Iterator[bytes]]]:
     common = {
         "NaN in a JSON number": lambda: b'{"instances": [NaN]}',
         "Infinity in a JSON number": lambda: b'{"instances": [Infinity]}',
@@ -102,13 +111,45 @@ def attacks(task: str) -> dict[str, Callable[[], bytes | Iterator[bytes]]]:
             "12000x12000 PNG": lambda: instances([png(12_000, 12_000)]),
         }
     if task == "text":
-        return {**common, "empty string": lambda: instances([{"text": ""}])}
+        return {
+            **common,
+            "empty string": lambda: instances([{"text": ""}]),
+            "text of 1 MB": lambda: instances([{"text": "word " * 200_000}]),
+        }
+    if task == "tabular" and valid is not None:
+        number = next(k for k, v in valid.items() if isinstance(v, float))
+        category = next(k for k, v in valid.items() if isinstance(v, str))
+        return {
+            **common,
+            f"{number} = 1e308": lambda: instances([{**valid, number: 1e308}]),
+            f'{category} = "mars" (unknown category)': lambda: instances(
+                [{**valid, category: "mars"}]
+            ),
+        }
     return common
+
+
+def valid_instance(data: Path, task: str) -> dict[str, Any] | None:
+    """The first row of the sample val.csv as a /predict instance (text and tabular)."""
+    if task == "image":
+        return None
+    with (data / "val.csv").open(newline="") as file:
+        row = next(csv.DictReader(file))
+    row.pop("target", None)
+    return {key: _number_or_text(value) for key, value in row.items()}
+
+
+def _number_or_text(value: str) -> Any:
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--data", type=Path, help="the project's sample data (text, tabular)")
     args = parser.parse_args()
     parts = urlsplit(args.url)
     host, port = parts.hostname or "", parts.port or 80
@@ -121,7 +162,11 @@ def main() -> None:
     print(f"task {health['task']}; server memory {memory_mb(host, port):.0f} MB at start")
     print("| attack | status | seconds | server memory after, MB |")
     print("|---|---|---|---|")
-    for name, make in attacks(health["task"]).items():
+    valid = valid_instance(args.data, health["task"]) if args.data else None
+    if valid is not None:
+        status = request(host, port, instances([valid]))
+        print(f"| a valid instance (control) | {status} | | |")
+    for name, make in attacks(health["task"], valid).items():
         body = make()
         start = time.perf_counter()
         status = request(host, port, body)

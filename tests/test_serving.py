@@ -9,13 +9,14 @@ The input limits, batching and overload checks run per task in each project's te
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
 import subprocess
-import threading
 import time
 import urllib.request
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,12 @@ from .harness import (
 )
 
 pytestmark = pytest.mark.slow
+# Only the format each server loads: test_generated_projects checks every format.
+SERVED_FORMAT = {
+    "pytorch": ("--format", "onnx"),
+    "tensorflow": ("--format",),  # the SavedModel alone
+    "jax": ("--format", "stablehlo"),
+}
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
@@ -41,7 +48,7 @@ def exported(request: pytest.FixtureRequest, baked_project) -> tuple[Project, Pa
     project.module("data", "sample", "--out", "data/sample")
     project.module("train", *quick_overrides("image", "serving", 2))
     run = project.path / "runs" / "serving"
-    project.module("export", "--checkpoint", str(run))
+    project.module("export", "--checkpoint", str(run), *SERVED_FORMAT[project.framework])
     return project, run / "export"
 
 
@@ -72,21 +79,26 @@ def test_metrics_count_the_requests_made(exported: tuple[Project, Path]) -> None
 
 def test_sigterm_lets_a_request_in_flight_finish(exported: tuple[Project, Path]) -> None:
     project, export = exported
-    # A request waits up to 1.5 s for others to share its model call: SIGTERM comes meanwhile.
-    server, url = serve(project, export, "--max-wait-ms", "1500")
-    answers: list[tuple[int, Any]] = []
-    body = {"instances": request_instances(project, 1)}
-    client = threading.Thread(target=lambda: answers.append(http(f"{url}/predict", body)))
+    server, url = serve(project, export)
+    body = json.dumps({"instances": request_instances(project, 1)}).encode()
+    connection = HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=60)
     try:
-        client.start()
-        time.sleep(0.5)
+        # Half the body, SIGTERM, then the rest: the request is in flight when the signal comes.
+        connection.putrequest("POST", "/predict")
+        connection.putheader("content-type", "application/json")
+        connection.putheader("content-length", str(len(body)))
+        connection.endheaders(body[: len(body) // 2])
+        time.sleep(1)
         server.send_signal(signal.SIGTERM)
-        client.join(60)
+        time.sleep(1)
+        connection.send(body[len(body) // 2 :])
+        response = connection.getresponse()
+        answer = json.loads(response.read())
         code = server.wait(60)
     finally:
+        connection.close()
         output = stop(server)
-    assert answers and answers[0][0] == 200, (answers, output)
-    assert len(answers[0][1]["predictions"]) == 1
+    assert response.status == 200 and len(answer["predictions"]) == 1, (answer, output)
     # uvicorn re-raises SIGTERM once shut down, so the exit is by the signal, after a clean stop.
     assert code == -signal.SIGTERM and "Application shutdown complete" in output, output
 

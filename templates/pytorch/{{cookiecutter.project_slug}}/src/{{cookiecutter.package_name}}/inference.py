@@ -33,6 +33,8 @@ def load_predictor(export_dir: Path, threads: int | None = None) -> Predictor:
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle pool threads sleep instead of spinning: the server's own threads need the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(path, options, providers=ort.get_available_providers())
     inputs = {i.name: ONNX_TYPES[i.type] for i in session.get_inputs()}
 
