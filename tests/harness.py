@@ -35,7 +35,9 @@ from dlstart.questions import FRAMEWORKS as FRAMEWORK_SPECS
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"
-VENVS = ROOT / ".venvs"
+# Resolved, so that a worktree whose .venvs links to a shared folder writes script shebangs that
+# outlive the worktree.
+VENVS = (ROOT / ".venvs").resolve()
 FRAMEWORKS = ("pytorch", "tensorflow", "jax")
 TASKS = ("image", "text", "tabular")
 
