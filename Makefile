@@ -5,7 +5,7 @@ TASK ?= image
 DEMO ?= build/demo
 NAME ?=
 
-.PHONY: help demo test sync bench bench-update bench-train bench-serve
+.PHONY: help demo test test-full sync bench bench-update bench-train bench-serve
 
 help:  ## this list; variables: FRAMEWORK, TASK, DEMO (folder), NAME (project name), VENV
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,9 @@ demo: $(VENV)/bin/dlstart  ## generate a project in DEMO (a new folder), install
 test: $(VENV)/bin/dlstart  ## ruff, then every test (generated projects run in .venvs/)
 	$(VENV)/bin/ruff check src tests bench tools hooks migrations
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
+
+test-full: $(VENV)/bin/dlstart  ## make test over the fuller matrix: every framework x task where a test picks one task
+	DLSTART_FULL=1 $(MAKE) test
 
 sync:  ## write the generated parts of the templates (see CONTRIBUTING.md)
 	$(PYTHON) tools/sync_templates.py

@@ -1,6 +1,7 @@
 """Running generated projects in tests: one virtual environment per framework, built from the
-template's own pinned `requirements/cpu.txt` and `requirements/dev.txt`, and helpers to run a
-project's commands in it.
+template's own pinned `requirements/cpu.txt` and `requirements/dev.txt` (with the on-device layer
+`requirements/mobile.txt` where the template has one), and helpers to run a project's commands
+in it.
 
 Environments live in `.venvs/<framework>-py<version>-<hash of the requirement files>/` and are
 reused while the requirement files are unchanged; a lock file keeps parallel workers from
@@ -103,7 +104,8 @@ def framework_env(framework: str) -> Env:
                 accept_hooks=False,
             )
         )
-        requirements = [project / "requirements" / "cpu.txt", project / "requirements" / "dev.txt"]
+        requirements = [project / "requirements" / f"{n}.txt" for n in ("cpu", "dev", "mobile")]
+        requirements = [path for path in requirements if path.exists()]
         texts = [path.read_text() for path in requirements]
         digest = hashlib.sha256("\n".join([version, *texts]).encode()).hexdigest()[:12]
         env = Env(VENVS / f"{framework}-py{version}-{digest}")

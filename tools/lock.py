@@ -11,8 +11,8 @@ installing anything, and every package of the environment is written pinned with
   installs and tests), then those already in the file; `--upgrade-package NAME` lets one move;
 - names keep the spelling the file gives them; extras named in the input list stay on the pin
   (`jax[cuda12]==...`);
-- a layer (jax's export.txt) holds what its list adds on top of each of its base files, which it
-  must not change;
+- a layer (jax's export.txt, pytorch's mobile.txt) holds what its list adds on top of each of its
+  base files, which it must not change;
 - dev.txt pins only the packages its list names; pip resolves the rest with the target's file.
 
 `--check` resolves into a temporary directory and exits 1 with a diff when a committed file
@@ -52,7 +52,7 @@ LINUX = "x86_64-manylinux_2_28"
 PLATFORMS = {"apple": "aarch64-apple-darwin", "tpu": "x86_64-manylinux_2_31"}
 # uv reads the macOS version to resolve for here: PyTorch 2.13's wheels need macOS 14.
 MACOS = {"MACOSX_DEPLOYMENT_TARGET": "14.0"}
-LAYERS = {("jax", "export"): ("cuda", "tpu")}
+LAYERS = {("jax", "export"): ("cuda", "tpu"), ("pytorch", "mobile"): ("cpu",)}
 DIRECT_ONLY = {(SHARED, "dev")}
 # Pins that may differ from cpu.txt (what CI installs and tests); every other shared pin must not.
 DIFFERS_FROM_CPU = {("tensorflow", "tpu"): {"tensorboard"}}  # tensorflow-tpu 2.20 needs 2.20
