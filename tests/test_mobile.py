@@ -30,6 +30,12 @@ COMBINATIONS = [
 RUNTIME = {"pytorch": "executorch", "tensorflow": "litert", "jax": "litert"}
 NO_INT8 = {("jax", "text")}  # LiteRT's int8 kernels abort on jax2tf's exact GELU (mobile.py)
 SANE_INT8_DROP = 0.15  # accuracy points on the sample data's val split
+LITERT_OPS = """
+import sys
+from ai_edge_litert.interpreter import Interpreter
+details = Interpreter(model_path=sys.argv[1])._get_ops_details()
+print(*sorted({op["op_name"] for op in details}))
+"""
 
 
 @dataclass
@@ -103,3 +109,14 @@ def test_export_is_quiet(exported: Exported) -> None:
     formats = tuple(exported.checks)
     own = ("On-device models", "WARNING: ", *(f"  {f}" for f in formats), *formats)
     assert all(line.startswith(own) for line in lines), exported.stdout
+
+
+def test_litert_models_hold_builtin_ops_only(exported: Exported) -> None:
+    """No Flex (TensorFlow) ops, which the LiteRT runtimes of phones do not carry."""
+    project = exported.project
+    if RUNTIME[project.framework] != "litert":
+        pytest.skip("ExecuTorch programs: the XNNPACK delegate is checked by running them")
+    export = project.path / "runs" / "phone" / "export"
+    for check in exported.checks.values():
+        ops = project.run(str(project.env.python), "-c", LITERT_OPS, str(export / check["file"]))
+        assert ops.stdout.strip() and "Flex" not in ops.stdout, ops.stdout

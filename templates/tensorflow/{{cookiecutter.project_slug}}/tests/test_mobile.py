@@ -16,7 +16,7 @@ def mobile_run(sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> R
     overrides = tiny_overrides(sample_data, tmp_path_factory.mktemp("runs"), "mobile")
     train.main(overrides)
     run = Run.of(load_config(overrides=overrides))
-    mobile.main(["--checkpoint", str(run.root), "--calibration", "8"])
+    mobile.main(["--checkpoint", str(run.root), "--calibration", "32"])
     return run
 
 
