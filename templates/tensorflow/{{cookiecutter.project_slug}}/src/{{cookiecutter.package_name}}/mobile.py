@@ -205,7 +205,7 @@ def _tensors(names: list[str], inputs: Inputs) -> tuple[torch.Tensor, ...]:
 
 def load(path: Path) -> Trained:
     trained = load_trained(path)
-    signature = {name: spec for name, spec in _one_example(trained.preprocessor)}
+    signature = dict(_one_example(trained.preprocessor))
 
     def save(saved_model: Path) -> None:
         trained.model.export(
