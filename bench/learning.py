@@ -123,14 +123,14 @@ def write_docstrings(out: Path, seed: int) -> None:
 WRITERS = {"image": write_digits, "tabular": write_breast_cancer, "text": write_docstrings}
 
 
-def bake(framework: str, task: str, out: Path) -> Project:
+def bake(framework: str, task: str, out: Path, deploy: str = "api") -> Project:
     from cookiecutter.main import cookiecutter
 
     path = cookiecutter(
         str(ROOT / "templates" / framework),
         no_input=True,
         output_dir=str(out / framework),
-        extra_context=answers(task),
+        extra_context=answers(task, deploy=deploy),
         accept_hooks=False,
     )
     return Project(Path(path), framework, task, framework_env(framework))

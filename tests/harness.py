@@ -1,6 +1,7 @@
 """Running generated projects in tests: one virtual environment per framework, built from the
-template's own pinned `requirements/cpu.txt` and `requirements/dev.txt`, and helpers to run a
-project's commands in it.
+template's own pinned `requirements/cpu.txt` and `requirements/dev.txt` (with the on-device layer
+`requirements/mobile.txt` where the template has one), and helpers to run a project's commands
+in it.
 
 Environments live in `.venvs/<framework>-py<version>-<hash of the requirement files>/` and are
 reused while the requirement files are unchanged; a lock file keeps parallel workers from
@@ -38,6 +39,8 @@ TEMPLATES = ROOT / "templates"
 # Resolved, so that a worktree whose .venvs links to a shared folder writes script shebangs that
 # outlive the worktree.
 VENVS = (ROOT / ".venvs").resolve()
+# Every deployment target, so a framework environment holds every layer a test may need.
+DEPLOY = ("api", "mobile", "browser")
 FRAMEWORKS = ("pytorch", "tensorflow", "jax")
 TASKS = ("image", "text", "tabular")
 
@@ -101,11 +104,16 @@ def framework_env(framework: str) -> Env:
                 str(TEMPLATES / framework),
                 no_input=True,
                 output_dir=tmp,
-                extra_context={**answers("image"), "python_version": version},
+                extra_context={
+                    **answers("image"),
+                    "python_version": version,
+                    "deploy": ",".join(DEPLOY),
+                },
                 accept_hooks=False,
             )
         )
-        requirements = [project / "requirements" / "cpu.txt", project / "requirements" / "dev.txt"]
+        requirements = [project / "requirements" / f"{n}.txt" for n in ("cpu", "dev", "mobile")]
+        requirements = [path for path in requirements if path.exists()]
         texts = [path.read_text() for path in requirements]
         digest = hashlib.sha256("\n".join([version, *texts]).encode()).hexdigest()[:12]
         env = Env(VENVS / f"{framework}-py{version}-{digest}")

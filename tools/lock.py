@@ -11,8 +11,8 @@ installing anything, and every package of the environment is written pinned with
   installs and tests), then those already in the file; `--upgrade-package NAME` lets one move;
 - names keep the spelling the file gives them; extras named in the input list stay on the pin
   (`jax[cuda12]==...`);
-- a layer (jax's export.txt) holds what its list adds on top of each of its base files, which it
-  must not change;
+- a layer (jax's export.txt, pytorch's mobile.txt) holds what its list adds on top of each of its
+  base files, which it must not change;
 - dev.txt pins only the packages its list names; pip resolves the rest with the target's file.
 
 `--check` resolves into a temporary directory and exits 1 with a diff when a committed file
@@ -56,6 +56,7 @@ LAYERS = {
     ("jax", "export"): ("cuda", "tpu"),
     ("pytorch", "pretrained"): ("cpu", "cuda", "apple"),
     ("jax", "pretrained"): ("cpu", "cuda", "tpu"),
+    ("pytorch", "mobile"): ("cpu",),
 }
 DIRECT_ONLY = {(SHARED, "dev")}
 # Pins that may differ from cpu.txt (what CI installs and tests); every other shared pin must not.
@@ -65,7 +66,10 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 Pins = dict[str, tuple[str, str]]  # canonical name -> (name as written, version)
 # Requirements files a project holds only for some answers: their conditional template names.
-OUTPUT_NAMES = {"serve": '{% if "api" in cookiecutter.deploy %}serve.txt{% endif %}'}
+OUTPUT_NAMES = {
+    "serve": '{% if "api" in cookiecutter.deploy %}serve.txt{% endif %}',
+    "mobile": '{% if "mobile" in cookiecutter.deploy %}mobile.txt{% endif %}',
+}
 
 
 class LockError(Exception):

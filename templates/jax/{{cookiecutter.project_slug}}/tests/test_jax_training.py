@@ -174,7 +174,7 @@ def test_two_devices_train_like_one(trained_run: Run, sample_data: Path, tmp_pat
 
 def test_export_writes_every_format_and_serving_needs_no_tensorflow(export_dir: Path) -> None:
     checks = json.loads((export_dir / "export.json").read_text())
-    assert {check["format"] for check in checks} == {"stablehlo", "savedmodel", "litert", "onnx"}
+    assert {check["format"] for check in checks} == {"stablehlo", "savedmodel", "onnx"}
     code = (
         "import sys, numpy as np\n"
         "from pathlib import Path\n"

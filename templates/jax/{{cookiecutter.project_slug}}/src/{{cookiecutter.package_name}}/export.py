@@ -7,8 +7,11 @@ Writes `runs/<run>/export/` with `preprocessor.json` and, for `--format all` (th
 - `model.jax`: serialized StableHLO from `jax.export`, batch dimension symbolic, lowered for CPU,
   CUDA and TPU. `serve` and `inference.py` run it with JAX alone.
 - `saved_model/`: a TensorFlow SavedModel through `jax2tf` (CPU and CUDA), for TF Serving.
-- `model.tflite`: LiteRT, converted from that SavedModel, for mobile and edge runtimes.
 - `model.onnx`: ONNX through jax2onnx, for ONNX Runtime (the browser page in web/ runs it).
+{%- if "mobile" in cookiecutter.deploy %}
+
+The LiteRT models for phones (float32 and int8) are `python -m {{ cookiecutter.package_name }}.mobile`'s.
+{%- endif %}
 
 Exports compute in float32 whatever `trainer.precision` was. Each artifact is reloaded and its
 outputs compared with the model's on validation examples at two batch sizes, neither fixed at
@@ -35,7 +38,7 @@ from {{ cookiecutter.package_name }}.inference import SERVING_FILE, load_predict
 from {{ cookiecutter.package_name }}.parity import ParityCheck, check_parity, report
 from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 
-FORMATS = ("stablehlo", "savedmodel", "litert", "onnx")
+FORMATS = ("stablehlo", "savedmodel", "onnx")
 TOLERANCE = 1e-4
 CHECK_BATCH_SIZES = (1, 5)
 ONNX_FILE = "model.onnx"
@@ -87,13 +90,6 @@ def export_savedmodel(forward: Callable, preprocessor: Preprocessor, out: Path) 
     return path
 
 
-def export_litert(saved_model: Path, out: Path) -> Path:
-    converter = _tensorflow().lite.TFLiteConverter.from_saved_model(str(saved_model))
-    path = out / "model.tflite"
-    path.write_bytes(converter.convert())
-    return path
-
-
 def export_onnx(forward: Callable, preprocessor: Preprocessor, out: Path) -> Path:
     import onnx
     from jax2onnx import to_onnx
@@ -133,19 +129,12 @@ def run_savedmodel(path: Path) -> Callable[[Inputs], np.ndarray]:
     return run
 
 
-def run_litert(path: Path) -> Callable[[Inputs], np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_path=str(path)).get_signature_runner()
-    return lambda inputs: runner(**inputs)["output_0"]
-
-
 def _tensorflow() -> ModuleType:
     try:
         import tensorflow as tf
     except ImportError:
         raise UserError(
-            "the savedmodel and litert formats need TensorFlow: pip install -r "
+            "the savedmodel format needs TensorFlow: pip install -r "
             "requirements/export.txt (or export --format stablehlo)"
         ) from None
     return tf
@@ -169,13 +158,9 @@ def export(checkpoint: Path, formats: tuple[str, ...]) -> list[ParityCheck]:
     if "stablehlo" in formats:
         path = export_stablehlo(forward, trained.preprocessor, out)
         artifacts["stablehlo"] = (path, load_predictor(out))
-    if "savedmodel" in formats or "litert" in formats:
+    if "savedmodel" in formats:
         saved_model = export_savedmodel(forward, trained.preprocessor, out)
-        if "savedmodel" in formats:
-            artifacts["savedmodel"] = (saved_model, run_savedmodel(saved_model))
-        if "litert" in formats:
-            path = export_litert(saved_model, out)
-            artifacts["litert"] = (path, run_litert(path))
+        artifacts["savedmodel"] = (saved_model, run_savedmodel(saved_model))
     if "onnx" in formats:
         path = export_onnx(forward, trained.preprocessor, out)
         artifacts["onnx"] = (path, run_onnx(path))

@@ -14,8 +14,8 @@ yourself (and `python -W ...`) are left as they are.
 from __future__ import annotations
 
 import argparse
-{%- if cookiecutter._framework != "pytorch" %}
 import contextlib
+{%- if cookiecutter._framework != "pytorch" %}
 import importlib.abc
 import importlib.machinery
 {%- endif %}
@@ -23,8 +23,8 @@ import logging
 import os
 import sys
 import warnings
-{%- if cookiecutter._framework != "pytorch" %}
 from collections.abc import Iterator
+{%- if cookiecutter._framework != "pytorch" %}
 from types import ModuleType
 {%- endif %}
 
@@ -41,6 +41,8 @@ LIBRARY_LOGGERS = (
 {%- if cookiecutter._framework == "pytorch" %}
     "onnxscript",
     "onnx_ir",
+    "executorch",
+    "torchao",  # "Failed to load ..._C_cutlass_90a.abi3.so" (CUDA kernels) on every import
 {%- elif cookiecutter._framework == "tensorflow" %}
     "tensorflow",
     "tf2onnx",
@@ -79,7 +81,6 @@ def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         VERBOSE_FLAG, action="store_true", help="show the frameworks' own logs and warnings"
     )
-{%- if cookiecutter._framework != "pytorch" %}
 
 
 @contextlib.contextmanager
@@ -98,6 +99,7 @@ def native_stderr_closed() -> Iterator[None]:
         sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
+{%- if cookiecutter._framework != "pytorch" %}
 
 
 class _QuietImport(importlib.abc.MetaPathFinder):

@@ -1,21 +1,17 @@
 """Export a checkpoint for deployment, and check every artifact against the model.
 
-    python -m {{ cookiecutter.package_name }}.export --checkpoint runs/baseline [--format litert onnx] [--version N]
+    python -m {{ cookiecutter.package_name }}.export --checkpoint runs/baseline [--format onnx] [--version N]
 
 Writes `runs/<run>/export/`:
 
     serving/{{ cookiecutter.package_name }}/<version>/   SavedModel in TF Serving's layout; `serve.py` loads it
-    model_float32.tflite      LiteRT (TFLite) for mobile and edge, float32
-    model_int8.tflite         LiteRT with dynamic-range int8 weights (tensors of 1024+ values):
-                              about 4x smaller, less exact
     model.onnx                ONNX (through tf2onnx) for onnxruntime and other runtimes
     preprocessor.json         what turns raw requests into model inputs
     export.json               size and largest output difference of each artifact
 
-Each artifact is reloaded (tf.saved_model.load, the LiteRT interpreter, onnxruntime) and its
-outputs on validation examples compared with the Keras model's, at a batch size other than the
-one the LiteRT files were converted with. Float artifacts must agree within 1e-4; int8 within
-5% of the largest output magnitude (at least 0.05).
+Each artifact is reloaded (tf.saved_model.load, onnxruntime) and its outputs on validation
+examples compared with the Keras model's: the SavedModel must agree within 1e-5, ONNX within 1e-4.
+The LiteRT models for phones (float32 and int8) are `python -m {{ cookiecutter.package_name }}.mobile`'s.
 """
 
 from __future__ import annotations
@@ -35,10 +31,9 @@ from {{ cookiecutter.package_name }}.inference import load_predictor, serving_di
 from {{ cookiecutter.package_name }}.parity import ParityCheck, check_parity, report
 from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 
-FORMATS = ("litert", "onnx")
+FORMATS = ("onnx",)
 PARITY_BATCH = 5
 FLOAT_TOLERANCE = 1e-4
-INT8_RELATIVE_TOLERANCE = 0.05
 ONNX_OPSET = 17
 
 
@@ -47,23 +42,6 @@ def export_savedmodel(model: keras.Model, export_dir: Path, version: int) -> Pat
     shutil.rmtree(target, ignore_errors=True)
     model.export(str(target), format="tf_saved_model", verbose=False)
     return target
-
-
-def export_litert(saved_model: Path, path: Path, int8: bool) -> Path:
-    # From the SavedModel: TFLiteConverter.from_keras_model does not take Keras 3 models.
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
-    if int8:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    path.write_bytes(converter.convert())
-    return path
-
-
-def run_litert(path: Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    # The signature runner resizes the batch dimension to the inputs given.
-    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
-    return next(iter(runner(**inputs).values()))
 
 
 def export_onnx(model: keras.Model, inputs: dict[str, np.ndarray], path: Path) -> Path:
@@ -88,22 +66,16 @@ def run_onnx(path: Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def export(trained: Trained, formats: list[str], version: int) -> list[ParityCheck]:
-    """Write the SavedModel (always: serving and LiteRT start from it) and `formats`."""
+    """Write the SavedModel (always: serving uses it) and `formats`."""
     export_dir = trained.run.export
     export_dir.mkdir(parents=True, exist_ok=True)
     trained.preprocessor.save(export_dir / PREPROCESSOR_FILE)
     inputs = _parity_inputs(trained)
     expected = trained.model(inputs, training=False).numpy()
 
-    saved_model = export_savedmodel(trained.model, export_dir, version)
+    export_savedmodel(trained.model, export_dir, version)
     outputs = load_predictor(export_dir)(inputs)
     checks = [check_parity("savedmodel", export_dir / "serving", expected, outputs, 1e-5)]
-    if "litert" in formats:
-        int8_tolerance = max(INT8_RELATIVE_TOLERANCE * float(np.abs(expected).max()), 0.05)
-        for name, tolerance in (("float32", FLOAT_TOLERANCE), ("int8", int8_tolerance)):
-            path = export_litert(saved_model, export_dir / f"model_{name}.tflite", name == "int8")
-            outputs = run_litert(path, inputs)
-            checks.append(check_parity(f"litert_{name}", path, expected, outputs, tolerance))
     if "onnx" in formats:
         path = export_onnx(trained.model, inputs, export_dir / "model.onnx")
         checks.append(check_parity("onnx", path, expected, run_onnx(path, inputs), FLOAT_TOLERANCE))

@@ -1,8 +1,8 @@
 """Export checks: each reloaded artifact's outputs against the trained model's, and the report.
 
 `export` compares every format at a batch size other than the one it was exported with, writes
-`export/export.json` (one entry per format: file, size, largest difference, tolerance) and fails
-when any difference exceeds its tolerance.
+`export/export.json` (one entry per format: file, size, largest difference, tolerance; `mobile`
+adds latency and val metrics to its own) and fails when any difference exceeds its tolerance.
 """
 
 from __future__ import annotations
@@ -43,12 +43,19 @@ def check_parity(
 
 
 def report(export_dir: Path, checks: list[ParityCheck]) -> None:
-    """Print and write the checks; raise if any artifact disagrees with the model."""
-    (export_dir / REPORT_FILE).write_text(json.dumps([asdict(c) for c in checks], indent=2))
+    """Print and write the checks; raise if any artifact disagrees with the model.
+
+    The entries of formats not checked this time (those another command wrote) are kept.
+    """
+    path = export_dir / REPORT_FILE
+    checked = {check.format for check in checks}
+    before = json.loads(path.read_text()) if path.is_file() else []
+    entries = [e for e in before if e["format"] not in checked] + [asdict(c) for c in checks]
+    path.write_text(json.dumps(entries, indent=2))
     for check in checks:
         verdict = "ok" if check.ok else "MISMATCH"
         print(
-            f"{check.format:<14} {check.file:<28} {check.bytes / 1e6:8.2f} MB  "
+            f"{check.format:<18} {check.file:<24} {check.bytes / 1e6:8.2f} MB  "
             f"max |diff| {check.max_abs_diff:.2e} (tolerance {check.tolerance:.0e})  {verdict}"
         )
     if failed := [c.format for c in checks if not c.ok]:
