@@ -49,9 +49,7 @@ def test_every_requirements_file_comes_from_an_input_list() -> None:
         for path in (manifest.parent / line for line in manifest.read_text().splitlines())
     }
     files = {
-        path
-        for path in (ROOT / "templates").glob(f"*/{SLUG}/requirements/*")
-        if path not in shared
+        path for path in (ROOT / "templates").glob(f"*/{SLUG}/requirements/*") if path not in shared
     }
     assert files == {entry.output for entry in lock.all_locks()}
     for framework in ("pytorch", "tensorflow", "jax"):
