@@ -103,7 +103,9 @@ def framework_env(framework: str) -> Env:
                 accept_hooks=False,
             )
         )
-        requirements = [project / "requirements" / "cpu.txt", project / "requirements" / "dev.txt"]
+        requirements = [
+            project / "requirements" / f"{name}.txt" for name in ("cpu", "research", "dev")
+        ]
         texts = [path.read_text() for path in requirements]
         digest = hashlib.sha256("\n".join([version, *texts]).encode()).hexdigest()[:12]
         env = Env(VENVS / f"{framework}-py{version}-{digest}")
