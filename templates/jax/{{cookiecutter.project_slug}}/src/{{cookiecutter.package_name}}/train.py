@@ -24,7 +24,7 @@ from jax.sharding import Mesh
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import console, devices, recipe
+from {{ cookiecutter.package_name }} import console, devices, recipe, report, tracking
 from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFull
 from {{ cookiecutter.package_name }}.config import (
     Config,
@@ -288,6 +288,7 @@ def _train(config: Config, mesh: Mesh) -> None:
             if val_split is None:
                 logger.say(console.no_validation(config.data.path))
         first_step = step
+        tracker = tracking.start(run, config, devices.is_primary())
         train_step = make_train_step(preprocessor.objective, config.trainer.compile)
         sharding = devices.batch_sharding(mesh)
         throughput = Throughput(batch_size)
@@ -318,7 +319,9 @@ def _train(config: Config, mesh: Mesh) -> None:
         checkpoints.close()
     batches.close()
     if devices.is_primary() and first_step < total_steps:
+        report.write(run, config)
         print(console.summary(run, time.perf_counter() - started, first_step), flush=True)
+    tracker.close()
 
 
 @exit_on_user_error

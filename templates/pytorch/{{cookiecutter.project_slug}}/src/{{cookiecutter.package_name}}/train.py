@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import checkpoint, console, devices, recipe
+from {{ cookiecutter.package_name }} import checkpoint, console, devices, recipe, report, tracking
 from {{ cookiecutter.package_name }}.checkpoint import TrainingState
 from {{ cookiecutter.package_name }}.config import (
     Config,
@@ -102,6 +102,7 @@ def train(config: Config, env: Environment) -> None:
 
     first_step = step
     logger = Logger(run, env, config.log.tensorboard)
+    tracker = tracking.start(run, config, env.is_main)
     meter = Meter(env, config.data.batch_size)
     where = f"{env.world_size} x {env.device.type}"
     log_main(env, console.start(count_parameters(model), where, total_steps, steps_per_epoch))
@@ -134,7 +135,9 @@ def train(config: Config, env: Environment) -> None:
             epoch, batches_done = epoch + 1, 0
     logger.close()
     if env.is_main:
+        report.write(run, config)
         log_main(env, console.summary(run, time.perf_counter() - started, first_step))
+    tracker.close()
 
 
 def log_training(logger: Logger, meter: Meter, step: int, steps_per_epoch: int, lr: float) -> float:

@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import console, devices, recipe
+from {{ cookiecutter.package_name }} import console, devices, recipe, report, tracking
 from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFullError
 from {{ cookiecutter.package_name }}.config import Config, add_config_arguments, config_from_args
 from {{ cookiecutter.package_name }}.data import (
@@ -95,13 +95,17 @@ def train(config: Config) -> Run:
     train_steps = make_train_steps(model, optimizer, strategy, config, preprocessor.objective)
     validate = _validator(model, strategy, preprocessor, config)
     loop = Loop(run, config, chief, steps_per_epoch, total_steps)
+    tracker = tracking.start(run, config, chief)
 {%- if cookiecutter.task == "image" %}
     with pipeline.data_errors():
         loop.run(iter(batches), train_steps, checkpoints, validate, start)
 {%- else %}
     loop.run(iter(batches), train_steps, checkpoints, validate, start)
 {%- endif %}
+    if chief:
+        report.write(run, config)
     say(console.summary(run, time.perf_counter() - began, start))
+    tracker.close()
     return run
 
 
