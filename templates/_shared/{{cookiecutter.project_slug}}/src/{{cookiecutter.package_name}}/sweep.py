@@ -44,7 +44,7 @@ from {{ cookiecutter.package_name }}.runs import Run
 
 SWEEP_CONFIG = DEFAULT_CONFIG.with_name("sweep.yaml")
 BEST_CONFIG = DEFAULT_CONFIG.with_name("best.yaml")
-SETTINGS = {"study", "trials", "metric", "storage", "stale_after_s", "pruner", "space"}
+SETTINGS = {"study", "trials", "metric", "seed", "storage", "stale_after_s", "pruner", "space"}
 HOST = socket.gethostname()
 MAX_FAILURES = 3
 
@@ -54,6 +54,7 @@ class Sweep:
     study: str
     trials: int
     metric: str
+    seed: int | None
     storage: str | None
     stale_after_s: float
     startup_trials: int
@@ -92,6 +93,7 @@ def read_sweep(path: Path, config_file: Path | None, overrides: list[str]) -> Sw
         study=str(values.get("study", "sweep")),
         trials=int(values.get("trials", 20)),
         metric=metric,
+        seed=values.get("seed"),
         storage=values.get("storage"),
         stale_after_s=float(values.get("stale_after_s", 120)),
         startup_trials=int(pruner.get("startup_trials", 3)),
@@ -162,6 +164,7 @@ def open_study(sweep: Sweep) -> Any:
     return optuna.create_study(
         study_name=sweep.study,
         storage=storage,
+        sampler=optuna.samplers.TPESampler(seed=sweep.seed),
         direction="maximize" if sweep.maximize else "minimize",
         pruner=pruner,
         load_if_exists=True,
@@ -243,8 +246,12 @@ def run_trial(study: Any, trial: Any, sweep: Sweep, verbose: bool) -> bool:
         f"run.dir={sweep.run_dir}", f"run.name={name}",
     ]  # fmt: skip
     print(f"Trial {trial.number} ({run.root}): {', '.join(overrides)}", flush=True)
-    output = None if verbose else subprocess.DEVNULL
-    child = subprocess.Popen(command, stdout=output, preexec_fn=_die_with_parent)
+    sweep.run_dir.mkdir(parents=True, exist_ok=True)
+    log = (sweep.run_dir / f"{name}.log").open("a")
+    output = None if verbose else log
+    child = subprocess.Popen(
+        command, stdout=output, stderr=output, preexec_fn=_die_with_parent
+    )
     beating = threading.Event()
     threading.Thread(target=_heartbeat, args=(trial, beating), daemon=True).start()
     reported: set[int] = set()
@@ -264,6 +271,7 @@ def run_trial(study: Any, trial: Any, sweep: Sweep, verbose: bool) -> bool:
         beating.set()
         if child.poll() is None:
             child.kill()
+        log.close()
     if pruned:
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         print(f"Trial {trial.number} pruned", flush=True)
@@ -271,7 +279,11 @@ def run_trial(study: Any, trial: Any, sweep: Sweep, verbose: bool) -> bool:
     final = [r for r in run.read_metrics() if r["split"] == "val"]
     if child.returncode != 0 or not final or final[-1].get(sweep.metric) is None:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        print(f"Trial {trial.number} failed (exit status {child.returncode})", flush=True)
+        print(
+            f"Trial {trial.number} failed (exit status {child.returncode}), its output:\n"
+            + _tail(sweep.run_dir / f"{name}.log"),
+            flush=True,
+        )
         if child.returncode == 2:
             raise UserError("training refused the trial's config: see its message above")
         return False
@@ -291,6 +303,10 @@ def report_new(run: Run, reported: set[int], trial: Any, sweep: Sweep) -> bool:
         trial.report(record[sweep.metric], epoch)
         reported.add(record["step"])
     return bool(new)
+
+
+def _tail(path: Path, lines: int = 10) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.is_file() else ""
 
 
 def _heartbeat(trial: Any, stop: threading.Event) -> None:
