@@ -72,14 +72,12 @@ def _mean_std(values: list[float | None]) -> str:
 
 
 def plot(paths: list[Path], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     runs = load(paths)
     metric = next((k for k in HIGHER_IS_BETTER if any(k in f for *_, f in runs)), "loss")
-    figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    figure = Figure(figsize=(11, 4))
+    loss_axis, metric_axis = figure.subplots(1, 2)
     for run, _, _ in runs:
         val = [r for r in run.read_metrics() if r["split"] == "val"]
         train = [r for r in run.read_metrics() if r["split"] == "train"]
@@ -98,7 +96,6 @@ def plot(paths: list[Path], out: Path) -> None:
     metric_axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(out, dpi=100)
-    plt.close(figure)
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

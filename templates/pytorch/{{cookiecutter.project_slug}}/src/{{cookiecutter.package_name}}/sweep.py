@@ -249,9 +249,7 @@ def run_trial(study: Any, trial: Any, sweep: Sweep, verbose: bool) -> bool:
     sweep.run_dir.mkdir(parents=True, exist_ok=True)
     log = (sweep.run_dir / f"{name}.log").open("a")
     output = None if verbose else log
-    child = subprocess.Popen(
-        command, stdout=output, stderr=output, preexec_fn=_die_with_parent
-    )
+    child = subprocess.Popen(command, stdout=output, stderr=output, preexec_fn=_die_with_parent)
     beating = threading.Event()
     threading.Thread(target=_heartbeat, args=(trial, beating), daemon=True).start()
     reported: set[int] = set()
@@ -306,7 +304,9 @@ def report_new(run: Run, reported: set[int], trial: Any, sweep: Sweep) -> bool:
 
 
 def _tail(path: Path, lines: int = 10) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.is_file() else ""
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def _heartbeat(trial: Any, stop: threading.Event) -> None:

@@ -4,7 +4,8 @@
 
 into `runs/<name>/report/`: `curves.png` (train and val loss, the val metric per step), for
 classification `confusion_matrix.png` and per-class precision, recall and F1, for regression
-`predicted_vs_true.png`, `report.json` (the figures) and `model_card.md`.
+`predicted_vs_true.png`, `report.json` (the figures) and `model_card.md`. The plots are drawn
+on matplotlib `Figure`s, rendered by its Agg backend (no display needed).
 """
 
 from __future__ import annotations
@@ -19,11 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from {{ cookiecutter.package_name }}.config import Config, load_config
 from {{ cookiecutter.package_name }}.console import HIGHER_IS_BETTER
@@ -79,7 +77,8 @@ def plot_curves(records: list[dict[str, Any]], path: Path) -> None:
     train = [r for r in records if r["split"] == "train"]
     val = [r for r in records if r["split"] == "val"]
     metric = next((k for k in HIGHER_IS_BETTER if val and k in val[-1]), None)
-    figure, axes = plt.subplots(1, 2 if metric else 1, figsize=(11 if metric else 6, 4))
+    figure = Figure(figsize=(11 if metric else 6, 4))
+    axes = figure.subplots(1, 2 if metric else 1)
     loss_axis = axes[0] if metric else axes
     for split, lines in (("train", train), ("val", val)):
         points = [(r["step"], r["loss"]) for r in lines if r.get("loss") is not None]
@@ -94,7 +93,6 @@ def plot_curves(records: list[dict[str, Any]], path: Path) -> None:
         axes[1].set(xlabel="step", ylabel=metric, title=f"val {metric}")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def classification_report(
@@ -131,7 +129,8 @@ def confusion_matrix(predicted: np.ndarray, targets: np.ndarray, classes: int) -
 
 def plot_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path) -> None:
     size = max(4.0, 0.5 * len(names) + 2)
-    figure, axis = plt.subplots(figsize=(size, size))
+    figure = Figure(figsize=(size, size))
+    axis = figure.subplots()
     axis.imshow(matrix, cmap="Blues")
     ticks = range(len(names))
     axis.set_xticks(ticks, names, rotation=45, ha="right")
@@ -144,7 +143,6 @@ def plot_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path) -> N
             axis.text(column, row, str(count), ha="center", va="center", color=color)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def regression_report(
@@ -154,7 +152,8 @@ def regression_report(
     mean, scale = preprocessor.target_stats
     predicted = predictions.outputs.reshape(len(predictions.targets)) * scale + mean
     true = predictions.targets * scale + mean
-    figure, axis = plt.subplots(figsize=(5, 5))
+    figure = Figure(figsize=(5, 5))
+    axis = figure.subplots()
     axis.scatter(true, predicted, s=12, alpha=0.7)
     low, high = float(min(true.min(), predicted.min())), float(max(true.max(), predicted.max()))
     axis.plot([low, high], [low, high], color="gray", linestyle="--", label="predicted = true")
@@ -162,7 +161,6 @@ def regression_report(
     axis.legend()
     figure.tight_layout()
     figure.savefig(folder / "predicted_vs_true.png", dpi=100)
-    plt.close(figure)
     errors = predicted - true
     return {
         "mae": float(np.abs(errors).mean()),
