@@ -290,5 +290,7 @@ def quick_overrides(task: str, name: str, steps: int, *extra: str) -> list[str]:
         f"trainer.max_steps={steps}",
         "trainer.checkpoint_every=1",
         "log.every=1",
+        "log.report=false",  # tests/test_research.py checks the report and tracking
+        "log.mlflow=false",
         *extra,
     ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import hashlib
+import importlib.util
 import json
 import logging
 import subprocess
@@ -49,39 +50,44 @@ def _local_uri() -> str:
 
 
 class Tracker:
-    """Copies a run's record into MLflow; does nothing when tracking is off."""
+    """Copies a run's record into MLflow from a background thread, which also connects to the
+    store (so that training starts without waiting for it); does nothing when tracking is off."""
 
-    def __init__(self, run: Run, config: Config, client: Any = None, run_id: str = "") -> None:
-        self.run, self.config, self.client, self.run_id = run, config, client, run_id
-        self.copied = _read_state(run).get("copied", 0)
-        self.lock = threading.Lock()
+    def __init__(self, run: Run, config: Config | None = None) -> None:
+        self.run, self.client, self.run_id = run, None, ""
+        self.copied = 0
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
-        if client is not None:
-            self.thread = threading.Thread(target=self._copy_periodically, daemon=True)
+        if config is not None:
+            self.thread = threading.Thread(target=self._work, args=(config,), daemon=True)
             self.thread.start()
             atexit.register(self.close, finished=False)
-
-    @property
-    def active(self) -> bool:
-        return self.client is not None
 
     def close(self, finished: bool = True) -> None:
         """Copy the last metrics and the artifacts, and end the MLflow run (FINISHED, or KILLED
         when the process ends before training did)."""
-        if self.client is None:
+        if self.thread is None:
             return
         self.stop.set()
-        if self.thread is not None:
-            self.thread.join()
+        self.thread.join()
+        self.thread = None
+        atexit.unregister(self.close)
         self._guarded(self._copy_metrics)
         self._guarded(self._log_artifacts)
         status = "FINISHED" if finished else "KILLED"
         self._guarded(lambda: self.client.set_terminated(self.run_id, status=status))
-        self.client = None
-        atexit.unregister(self.close)
 
-    def _copy_periodically(self) -> None:
+    def _work(self, config: Config) -> None:
+        uri = tracking_uri(config)
+        if problem := unreachable(uri):
+            warn(f"MLflow at {uri} is unreachable ({problem}); tracking is off for this run")
+            return
+        try:
+            self.client, self.run_id = _open(self.run, config, uri)
+        except Exception as error:
+            warn(f"MLflow at {uri} failed ({type(error).__name__}: {error}); tracking is off")
+            return
+        self.copied = _read_state(self.run).get("copied", 0)
         while not self.stop.wait(COPY_EVERY_S):
             self._guarded(self._copy_metrics)
 
@@ -89,21 +95,20 @@ class Tracker:
         """The lines of metrics.jsonl not copied yet, as MLflow metrics `<split>/<name>`."""
         from mlflow.entities import Metric
 
-        with self.lock:
-            records = _complete_lines(self.run)[self.copied :]
-            if not records:
-                return
-            now = int(time.time() * 1000)
-            metrics = [
-                Metric(f"{record['split']}/{name}", float(value), now, record["step"])
-                for record in records
-                for name, value in record.items()
-                if name not in ("split", "step") and isinstance(value, int | float)
-            ]
-            for start in range(0, len(metrics), 1000):  # MLflow's batch limit
-                self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
-            self.copied += len(records)
-            _write_state(self.run, {"run_id": self.run_id, "copied": self.copied})
+        records = _complete_lines(self.run)[self.copied :]
+        if not records:
+            return
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(f"{record['split']}/{name}", float(value), now, record["step"])
+            for record in records
+            for name, value in record.items()
+            if name not in ("split", "step") and isinstance(value, int | float)
+        ]
+        for start in range(0, len(metrics), 1000):  # MLflow's batch limit
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + 1000])
+        self.copied += len(records)
+        _write_state(self.run, {"copied": self.copied})
 
     def _log_artifacts(self) -> None:
         for name in ("config.yaml", "preprocessor.json"):
@@ -125,30 +130,19 @@ class Tracker:
 
 def start(run: Run, config: Config, main: bool = True) -> Tracker:
     """The run's tracker: a new MLflow run, or the run's own when it resumes. Off (one line
-    says why) when `log.mlflow` is false, MLflow is not installed or the store is unreachable;
-    off without a word in the processes other than the main one."""
+    says why) when MLflow is not installed or the store is unreachable; off without a word when
+    `log.mlflow` is false and in the processes other than the main one."""
     if not main or not config.log.mlflow:
-        return Tracker(run, config)
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
+        return Tracker(run)
+    if importlib.util.find_spec("mlflow") is None:
         print(f"Tracking is off: MLflow is not installed ({INSTALL_HINT})", file=sys.stderr)
-        return Tracker(run, config)
+        return Tracker(run)
     if not verbose():
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    uri = tracking_uri(config)
-    if problem := unreachable(uri):
-        warn(f"MLflow at {uri} is unreachable ({problem}); tracking is off for this run")
-        return Tracker(run, config)
-    if uri == _local_uri():
+    if tracking_uri(config) == _local_uri():
         LOCAL_STORE.mkdir(parents=True, exist_ok=True)
-    try:
-        client, run_id = _open(run, config, uri)
-    except Exception as error:
-        warn(f"MLflow at {uri} failed ({type(error).__name__}: {error}); tracking is off")
-        return Tracker(run, config)
-    return Tracker(run, config, client, run_id)
+    return Tracker(run, config)
 
 
 def _open(run: Run, config: Config, uri: str) -> tuple[Any, str]:
@@ -275,12 +269,11 @@ def main(argv: list[str] | None = None) -> None:
     if not (args.run / "config.yaml").is_file():
         raise UserError(f"{args.run}: not a run folder (no config.yaml)")
     run = Run(args.run)
-    tracker = start(run, load_config(run.config_file, ["log.mlflow=true"]))
-    if not tracker.active:
+    start(run, load_config(run.config_file, ["log.mlflow=true"])).close()
+    state = _read_state(run)
+    if not state.get("run_id"):
         raise SystemExit(1)
-    run_id = tracker.run_id
-    tracker.close()
-    print(f"MLflow run {run_id} at {tracking_uri(load_config(run.config_file))}")
+    print(f"MLflow run {state['run_id']} in {state['where']}")
 
 
 if __name__ == "__main__":

@@ -318,10 +318,12 @@ def _train(config: Config, mesh: Mesh) -> None:
                 throughput.restart()
         checkpoints.close()
     batches.close()
-    if devices.is_primary() and first_step < total_steps:
+    trained = devices.is_primary() and first_step < total_steps
+    if trained:
         report.write(run, config)
-        print(console.summary(run, time.perf_counter() - started, first_step), flush=True)
     tracker.close()
+    if trained:
+        print(console.summary(run, time.perf_counter() - started, first_step), flush=True)
 
 
 @exit_on_user_error

@@ -136,8 +136,9 @@ def train(config: Config, env: Environment) -> None:
     logger.close()
     if env.is_main:
         report.write(run, config)
-        log_main(env, console.summary(run, time.perf_counter() - started, first_step))
     tracker.close()
+    if env.is_main:
+        log_main(env, console.summary(run, time.perf_counter() - started, first_step))
 
 
 def log_training(logger: Logger, meter: Meter, step: int, steps_per_epoch: int, lr: float) -> float:

@@ -104,8 +104,8 @@ def train(config: Config) -> Run:
 {%- endif %}
     if chief:
         report.write(run, config)
-    say(console.summary(run, time.perf_counter() - began, start))
     tracker.close()
+    say(console.summary(run, time.perf_counter() - began, start))
     return run
 
 
