@@ -170,11 +170,17 @@ def _open(run: Run, config: Config, uri: str) -> tuple[Any, str]:
 
 
 def _create_experiment(client: Any, name: str, uri: str) -> str:
-    """A new experiment; in the local store, with its artifacts under runs/mlflow/artifacts/."""
-    if uri != _local_uri():
-        return client.create_experiment(name)
+    """A new experiment (in the local store, with its artifacts under runs/mlflow/artifacts/),
+    or the one another process (a sweep's other worker) has just created."""
     location = LOCAL_STORE / "artifacts" / name.replace("/", "_")
-    return client.create_experiment(name, artifact_location=location.as_uri())
+    try:
+        if uri != _local_uri():
+            return client.create_experiment(name)
+        return client.create_experiment(name, artifact_location=location.as_uri())
+    except Exception:
+        if found := client.get_experiment_by_name(name):
+            return found.experiment_id
+        raise
 
 
 def run_tags(config: Config) -> dict[str, str]:

@@ -11,10 +11,13 @@ on matplotlib `Figure`s, rendered by its Agg backend (no display needed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import platform
+import shutil
+import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -279,6 +282,12 @@ def _training_seconds(train: list[dict[str, Any]], config: Config) -> float:
 
 def describe_hardware() -> str:
     parts = [f"{platform.machine()} {platform.system()}", f"{os.cpu_count()} CPUs"]
+    if shutil.which("nvidia-smi"):
+        query = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            output = subprocess.run(query, capture_output=True, text=True, timeout=10).stdout
+            gpus = [line.strip() for line in output.splitlines() if line.strip()]
+            parts += [f"{gpus.count(name)} x {name}" for name in sorted(set(gpus))]
     try:
         parts.append(f"{FRAMEWORK_PACKAGE} {metadata.version(FRAMEWORK_PACKAGE)}")
     except metadata.PackageNotFoundError:
