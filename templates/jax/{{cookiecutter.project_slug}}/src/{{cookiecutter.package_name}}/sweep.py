@@ -88,6 +88,9 @@ def read_sweep(path: Path, config_file: Path | None, overrides: list[str]) -> Sw
         raise ConfigError(f"{path}: space must map config keys to ranges")
     for key, spec in space.items():
         _check_range(path, key, spec, config_file, overrides)
+    for key in ("trials", "stale_after_s"):
+        if not isinstance(values.get(key, 1), int | float) or values.get(key, 1) <= 0:
+            raise ConfigError(f"{path}: {key} must be a positive number, got {show(values[key])}")
     pruner = values.get("pruner") or {}
     return Sweep(
         study=str(values.get("study", "sweep")),
@@ -275,7 +278,13 @@ def run_trial(study: Any, trial: Any, sweep: Sweep, verbose: bool) -> bool:
         print(f"Trial {trial.number} pruned", flush=True)
         return True
     final = [r for r in run.read_metrics() if r["split"] == "val"]
-    if child.returncode != 0 or not final or final[-1].get(sweep.metric) is None:
+    if child.returncode == 0 and (not final or final[-1].get(sweep.metric) is None):
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise UserError(
+            f"trial {trial.number} trained but its val lines have no {sweep.metric} (is there a"
+            " val split? for regression, set metric: mae or rmse in the sweep file)"
+        )
+    if child.returncode != 0:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         print(
             f"Trial {trial.number} failed (exit status {child.returncode}), its output:\n"
