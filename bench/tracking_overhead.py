@@ -7,7 +7,9 @@ optimizer steps with tracking and report on (`log.mlflow=true log.report=true`, 
 MLflow store) and off, interleaved (off, on, off, on, ...) so that a change in the machine's
 load hits both alike. For each run: samples/s in the loop (the mean of metrics.jsonl's train
 lines) and end to end (steps x batch size / the process's wall time, start-up, report and
-tracking included). Prints the medians and the slowdown; --out writes every figure as JSON.
+tracking included). Prints the medians, the slowdown of the medians and the median slowdown of
+each (off, on) pair; --out writes every figure as JSON. On a machine shared with other work,
+compare the spread of the runs (--out) with the slowdown before reading anything into it.
 Goal (issue 12): tracking + report on is under 3% slower.
 """
 
@@ -99,9 +101,14 @@ def main(argv: list[str] | None = None) -> None:
         m = medians[mode]
         loop, end_to_end = m["loop_samples_per_s"], m["end_to_end_samples_per_s"]
         print(f"{mode:>4}  {loop:>15.1f}  {end_to_end:>21.1f}  {m['wall_s']:>7.1f}")
+    pairs = list(zip(runs[::2], runs[1::2], strict=True))  # (off, on), run one after the other
     for key in ("loop_samples_per_s", "end_to_end_samples_per_s"):
         slower = 1 - medians["on"][key] / medians["off"][key]
-        print(f"tracking + report on: {slower:+.1%} slower ({key.replace('_', ' ')})")
+        paired = statistics.median(1 - on[key] / off[key] for off, on in pairs)
+        print(
+            f"tracking + report on: {slower:+.1%} slower ({key.replace('_', ' ')}; medians),"
+            f" {paired:+.1%} (median of the paired runs' ratios)"
+        )
     if args.out:
         args.out.write_text(json.dumps({"runs": runs, "medians": medians}, indent=2) + "\n")
 
