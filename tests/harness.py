@@ -112,7 +112,10 @@ def framework_env(framework: str) -> Env:
                 accept_hooks=False,
             )
         )
-        requirements = [project / "requirements" / f"{n}.txt" for n in ("cpu", "dev", "mobile")]
+        requirements = [
+            project / "requirements" / f"{name}.txt"
+            for name in ("cpu", "research", "dev", "mobile")
+        ]
         requirements = [path for path in requirements if path.exists()]
         texts = [path.read_text() for path in requirements]
         digest = hashlib.sha256("\n".join([version, *texts]).encode()).hexdigest()[:12]
@@ -298,5 +301,7 @@ def quick_overrides(task: str, name: str, steps: int, *extra: str) -> list[str]:
         f"trainer.max_steps={steps}",
         "trainer.checkpoint_every=1",
         "log.every=1",
+        "log.report=false",  # tests/test_research.py checks the report and tracking
+        "log.mlflow=false",
         *extra,
     ]

@@ -88,7 +88,7 @@ def test_render_keeps_header_spelling_and_extras_in_canonical_order(tree: Path) 
 def fake_resolve(results: dict[tuple[str, ...], dict[str, str]]):
     """A stand-in for uv: the pins for each combination of input list names."""
 
-    def resolve(entry, inputs, prefer, upgrade, python=None):
+    def resolve(entry, inputs, prefer, upgrade, python=None, fixed=None):
         found = results[tuple(path.stem for path in inputs)]
         return {name: (name, version) for name, version in found.items()}
 

@@ -11,8 +11,8 @@ installing anything, and every package of the environment is written pinned with
   installs and tests), then those already in the file; `--upgrade-package NAME` lets one move;
 - names keep the spelling the file gives them; extras named in the input list stay on the pin
   (`jax[cuda12]==...`);
-- a layer (jax's export.txt, pytorch's mobile.txt) holds what its list adds on top of each of its
-  base files, which it must not change;
+- a layer (jax's export.txt, pytorch's mobile.txt, every research.txt) holds what its list adds
+  on top of each of its base files, which it must not change;
 - dev.txt pins only the packages its list names; pip resolves the rest with the target's file.
 
 `--check` resolves into a temporary directory and exits 1 with a diff when a committed file
@@ -57,6 +57,9 @@ LAYERS = {
     ("pytorch", "pretrained"): ("cpu", "cuda", "apple"),
     ("jax", "pretrained"): ("cpu", "cuda", "tpu"),
     ("pytorch", "mobile"): ("cpu",),
+    ("pytorch", "research"): ("cpu", "cuda", "apple"),
+    ("tensorflow", "research"): ("cpu", "cuda", "tpu"),
+    ("jax", "research"): ("cpu", "cuda", "tpu"),
 }
 DIRECT_ONLY = {(SHARED, "dev")}
 # Pins that may differ from cpu.txt (what CI installs and tests); every other shared pin must not.
@@ -181,18 +184,27 @@ def sources(lock: Lock) -> list[str]:
 
 
 def resolve(
-    lock: Lock, inputs: list[Path], prefer: Pins, upgrade: list[str], python: str | None = None
+    lock: Lock,
+    inputs: list[Path],
+    prefer: Pins,
+    upgrade: list[str],
+    python: str | None = None,
+    fixed: Pins | None = None,
 ) -> Pins:
-    """uv's resolution of `inputs` for `lock`'s platform, keeping the versions of `prefer`."""
+    """uv's resolution of `inputs` for `lock`'s platform, keeping the versions of `prefer` where
+    it can and those of `fixed` always."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.txt"
         out.write_text("".join(f"{name}=={version}\n" for name, version in prefer.values()))
+        constraints = Path(tmp) / "constraints.txt"
+        constraints.write_text("".join(f"{n}=={v}\n" for n, v in (fixed or {}).values()))
         command = [
             uv(),
             "pip",
             "compile",
             *map(str, inputs),
             f"--output-file={out}",
+            f"--constraint={constraints}",
             f"--python={sys.executable}",  # uv needs an interpreter, not one of this version
             f"--python-version={python or lock.python}",
             f"--python-platform={lock.platform}",
@@ -241,7 +253,9 @@ def _lock_pins(
     for target in bases:
         base = lock.sibling(target)
         below = current(base)
-        combined = resolve(base, [base.source, lock.source], {**prefer, **below}, upgrade)
+        combined = resolve(
+            base, [base.source, lock.source], {**prefer, **added, **below}, upgrade, fixed=below
+        )
         moved = [
             f"{below[n][0]} {below[n][1]} -> {v}"
             for n, (_, v) in combined.items()

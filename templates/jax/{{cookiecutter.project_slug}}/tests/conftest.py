@@ -28,6 +28,7 @@ TINY_MODEL = [
     "data.batch_size=8",
     "data.num_workers=0",
     "log.tensorboard=false",
+    "log.mlflow=false",  # the MLflow store is the project's runs/mlflow/, not the test's folder
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from {{ cookiecutter.package_name }}.runs import Run
@@ -59,6 +60,11 @@ def summary(run: Run, seconds: float, first_step: int) -> str:
     else:
         lines.append("  no validation: the data has no val split")
     lines.append(f"  outputs:   {run.root} (config.yaml, checkpoints/, metrics.jsonl)")
+    if (run.root / "report" / "model_card.md").is_file():
+        lines.append(f"  report:    {run.root / 'report'} (model_card.md, curves.png)")
+    if (tracked := run.root / "mlflow.json").is_file():
+        state = json.loads(tracked.read_text())
+        lines.append(f"  tracking:  MLflow run {state['run_id']} in {state['where']}")
     return "\n".join(lines)
 
 

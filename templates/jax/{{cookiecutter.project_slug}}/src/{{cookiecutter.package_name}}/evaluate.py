@@ -27,6 +27,8 @@ from {{ cookiecutter.package_name }}.data.pipeline import Split, eval_batches
 from {{ cookiecutter.package_name }}.errors import exit_on_user_error
 from {{ cookiecutter.package_name }}.metrics import compute_metrics
 from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
+from {{ cookiecutter.package_name }}.report import Predictions
+from {{ cookiecutter.package_name }}.runs import Run
 
 
 def predict(model: nnx.Module, inputs: dict[str, jax.Array]) -> jax.Array:
@@ -40,6 +42,14 @@ def evaluate(
     model: nnx.Module, split: Split, preprocessor: Preprocessor, config: Config, mesh: Mesh
 ) -> dict[str, float]:
     """Metrics of `model` over every example of `split`, batches spread over the mesh."""
+    outputs, targets = predict_split(model, split, config, mesh)
+    return compute_metrics(preprocessor.objective, outputs, targets, preprocessor.target_scale)
+
+
+def predict_split(
+    model: nnx.Module, split: Split, config: Config, mesh: Mesh
+) -> tuple[np.ndarray, np.ndarray]:
+    """The outputs of `model` on every example of `split`, and their targets."""
     forward = predict_jit if config.trainer.compile else predict
     sharding = devices.batch_sharding(mesh)
     batches = eval_batches(
@@ -58,12 +68,20 @@ def evaluate(
     model.train()
     index = np.concatenate(indices)
     real = index >= 0
-    return compute_metrics(
-        preprocessor.objective,
-        np.concatenate(outputs)[real],
-        split.targets[index[real]],
-        preprocessor.target_scale,
-    )
+    return np.concatenate(outputs)[real], split.targets[index[real]]
+
+
+def split_predictions(run: Run, split: str) -> Predictions | None:
+    """The outputs of the run's latest checkpoint on `split` (for the report); None in a job of
+    several processes (`python -m {{ cookiecutter.package_name }}.report RUN` writes them after)."""
+    if jax.process_count() > 1:
+        return None
+    trained = load_trained(run.root)
+    examples = Split(load_split(trained.config.data, split), trained.preprocessor)
+    with jax.set_mesh(trained.mesh):
+        outputs, targets = predict_split(trained.model, examples, trained.config, trained.mesh)
+    parameters = sum(p.size for p in jax.tree.leaves(nnx.state(trained.model, nnx.Param)))
+    return Predictions(outputs, targets, parameters, trained.step)
 
 
 def _gather(array: jax.Array) -> np.ndarray:

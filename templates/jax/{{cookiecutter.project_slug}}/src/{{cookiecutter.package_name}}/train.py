@@ -28,9 +28,9 @@ from jax.sharding import Mesh
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 {% if cookiecutter.task == "image" %}
-from {{ cookiecutter.package_name }} import console, devices, preemption, pretrained, recipe
+from {{ cookiecutter.package_name }} import console, devices, preemption, pretrained, recipe, report, tracking
 {%- else %}
-from {{ cookiecutter.package_name }} import console, devices, preemption, recipe
+from {{ cookiecutter.package_name }} import console, devices, preemption, recipe, report, tracking
 {%- endif %}
 from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFull
 from {{ cookiecutter.package_name }}.config import (
@@ -308,6 +308,7 @@ def _train(config: Config, mesh: Mesh) -> None:
             if val_split is None:
                 logger.say(console.no_validation(config.data.path))
         first_step = step
+        tracker = tracking.start(run, config, devices.is_primary())
         train_step = make_train_step(preprocessor.objective, config.trainer.compile)
         sharding = devices.batch_sharding(mesh)
         throughput = Throughput(batch_size)
@@ -343,6 +344,9 @@ def _train(config: Config, mesh: Mesh) -> None:
                 break
         checkpoints.close()
     batches.close()
+    if not guard.stopping and devices.is_primary() and first_step < total_steps:
+        report.write(run, config)
+    tracker.close(finished=not guard.stopping)
     guard.stop(step)
     if devices.is_primary() and first_step < total_steps:
         print(console.summary(run, time.perf_counter() - started, first_step), flush=True)

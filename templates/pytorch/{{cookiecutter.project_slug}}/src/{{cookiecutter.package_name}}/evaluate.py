@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.errors import exit_on_user_error
 from {{ cookiecutter.package_name }}.metrics import compute_metrics
 from {{ cookiecutter.package_name }}.model import build_model
 from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
+from {{ cookiecutter.package_name }}.report import Predictions
 from {{ cookiecutter.package_name }}.runs import Run
 
 
@@ -56,6 +57,21 @@ def evaluate(
     outputs = predict(model, loader, env, precision)
     targets = loader.dataset.targets.numpy()
     return compute_metrics(preprocessor.objective, outputs, targets, preprocessor.target_scale)
+
+
+def split_predictions(run: Run, split: str) -> Predictions:
+    """The outputs of the run's latest checkpoint on `split`, on one device (for the report)."""
+    path = checkpoint.resolve(run.root)
+    config = load_config(run.config_file)
+    preprocessor = Preprocessor.load(run.root / PREPROCESSOR_FILE)
+    env = devices.single_device()
+    model = build_model(config.model, preprocessor)
+    step = checkpoint.load_model(path, model)["step"]
+    dataset = make_dataset(load_split(config.data, split), preprocessor)
+    loader = eval_loader(dataset, env, config.data.batch_size, config.data.num_workers)
+    outputs = predict(model.to(env.device), loader, env, config.trainer.precision)
+    parameters = sum(p.numel() for p in model.parameters())
+    return Predictions(outputs, dataset.targets.numpy(), parameters, step)
 
 
 @exit_on_user_error

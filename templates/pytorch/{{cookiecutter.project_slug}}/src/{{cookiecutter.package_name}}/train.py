@@ -32,9 +32,9 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 {% if cookiecutter.task != "tabular" %}
-from {{ cookiecutter.package_name }} import checkpoint, console, devices, preemption, pretrained, recipe
+from {{ cookiecutter.package_name }} import checkpoint, console, devices, preemption, pretrained, recipe, report, tracking
 {%- else %}
-from {{ cookiecutter.package_name }} import checkpoint, console, devices, preemption, recipe
+from {{ cookiecutter.package_name }} import checkpoint, console, devices, preemption, recipe, report, tracking
 {%- endif %}
 from {{ cookiecutter.package_name }}.checkpoint import TrainingState
 from {{ cookiecutter.package_name }}.config import (
@@ -117,6 +117,7 @@ def train(config: Config, env: Environment) -> None:
 
     first_step = step
     logger = Logger(run, env, config.log.tensorboard)
+    tracker = tracking.start(run, config, env.is_main)
     meter = Meter(env, config.data.batch_size)
     where = f"{env.world_size} x {env.device.type}"
     log_main(env, console.start(count_parameters(model), where, total_steps, steps_per_epoch))
@@ -155,6 +156,9 @@ def train(config: Config, env: Environment) -> None:
     logger.close()
     if guard.stopping:
         log_main(env, console.preempted(step, guard.received, run.checkpoints))
+    elif env.is_main:
+        report.write(run, config)
+    tracker.close(finished=not guard.stopping)
     guard.stop(step)
     if env.is_main:
         log_main(env, console.summary(run, time.perf_counter() - started, first_step))

@@ -215,6 +215,9 @@ class TrainerConfig(Section):
 class LogConfig(Section):
     every: Count
     tensorboard: bool
+    report: bool
+    mlflow: bool
+    mlflow_uri: Text | None = Field(description="an MLflow server URL or null")
 
 
 class Config(Section):

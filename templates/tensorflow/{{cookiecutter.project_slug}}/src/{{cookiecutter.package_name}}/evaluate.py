@@ -23,6 +23,8 @@ from {{ cookiecutter.package_name }}.data import Preprocessor, load_split, pipel
 from {{ cookiecutter.package_name }}.errors import exit_on_user_error
 from {{ cookiecutter.package_name }}.metrics import compute_metrics
 from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
+from {{ cookiecutter.package_name }}.report import Predictions
+from {{ cookiecutter.package_name }}.runs import Run
 
 
 def make_predictor(
@@ -51,6 +53,16 @@ def split_metrics(
 ) -> dict[str, float]:
     outputs, targets = predict(dataset)
     return compute_metrics(preprocessor.objective, outputs, targets, preprocessor.target_scale)
+
+
+def split_predictions(run: Run, split: str) -> Predictions:
+    """The outputs of the run's newest checkpoint on `split` (for the report)."""
+    trained = load_trained(run.root)
+    examples = load_split(trained.config.data, split)
+    dataset = pipeline.evaluation_dataset(examples, trained.preprocessor, trained.config.data)
+    outputs, targets = make_predictor(trained.model, tf.distribute.get_strategy())(dataset)
+    step = int(trained.checkpoint.rsplit("-", 1)[-1])
+    return Predictions(outputs, targets, trained.model.count_params(), step)
 
 
 @exit_on_user_error

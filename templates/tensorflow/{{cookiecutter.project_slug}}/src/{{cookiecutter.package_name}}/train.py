@@ -28,7 +28,7 @@ import keras
 import tensorflow as tf
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import console, devices, preemption, recipe
+from {{ cookiecutter.package_name }} import console, devices, preemption, recipe, report, tracking
 from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFullError
 from {{ cookiecutter.package_name }}.config import Config, add_config_arguments, config_from_args
 from {{ cookiecutter.package_name }}.data import (
@@ -99,6 +99,7 @@ def train(config: Config) -> Run:
     validate = _validator(model, strategy, preprocessor, config)
     guard = preemption.guard(config.trainer, strategy)
     loop = Loop(run, config, chief, steps_per_epoch, total_steps, guard)
+    tracker = tracking.start(run, config, chief)
 {%- if cookiecutter.task == "image" %}
     with pipeline.data_errors():
         step = loop.run(iter(batches), train_steps, checkpoints, validate, start)
@@ -107,6 +108,9 @@ def train(config: Config) -> Run:
 {%- endif %}
     if guard.stopping:
         say(console.preempted(step, guard.received, run.checkpoints))
+    elif chief:
+        report.write(run, config)
+    tracker.close(finished=not guard.stopping)
     guard.stop(step)
     say(console.summary(run, time.perf_counter() - began, start))
     return run

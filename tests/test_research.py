@@ -1,0 +1,232 @@
+"""The research workflow of every framework (issue 12), on the tabular sample data:
+
+- a sweep: a bad trial is pruned on its per-epoch val metric; a worker killed mid-trial and two
+  workers started after it finish the study with exactly the planned trials, the interrupted
+  one retried from its own checkpoint in its own run folder, none counted twice;
+- every run's report (PNGs that decode, a confusion matrix holding the val split), its MLflow
+  run (params, metrics, artifacts; a resumed run continues it), an unreachable MLflow server
+  that only warns, and `compare` grouping runs that differ only in seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import signal
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from .harness import FRAMEWORKS, Project, free_port, stop
+
+pytestmark = pytest.mark.slow
+
+TASK = "tabular"
+QUICK = [
+    "model.hidden=[32]",
+    "data.batch_size=64",
+    "data.num_workers=0",
+    "trainer.max_epochs=3",
+    "trainer.checkpoint_every=6",
+    "log.every=2",
+]
+GOOD_LR, BAD_LR = 0.03, 1e-9
+# With this sampler seed, one worker's first trials are GOOD_LR, BAD_LR, GOOD_LR (Optuna 5.0's
+# TPE sampler; checked by the test: the second trial must be the pruned one).
+SWEEP = f"""\
+study: study
+trials: 4
+metric: accuracy
+seed: 10
+stale_after_s: 60
+pruner: {{startup_trials: 1, warmup_epochs: 0}}
+space:
+  optim.lr: {{choices: [{GOOD_LR}, {BAD_LR}]}}
+"""
+STUDY_STATE = """
+import json, sys
+import optuna
+from optuna.storages.journal import JournalFileBackend
+
+storage = optuna.storages.JournalStorage(JournalFileBackend(sys.argv[1]))
+study = optuna.load_study(study_name="study", storage=storage)
+print(json.dumps([
+    {"number": t.number, "state": t.state.name, "run": t.user_attrs.get("run_path"),
+     "worker": t.user_attrs.get("worker"), "lr": t.params.get("optim.lr")}
+    for t in study.trials
+]))
+"""
+MLFLOW_RUN = """
+import json, sys
+from mlflow.tracking import MlflowClient
+
+state = json.load(open(sys.argv[1]))
+client = MlflowClient(state["uri"])
+run = client.get_run(state["run_id"])
+history = client.get_metric_history(state["run_id"], "train/loss")
+print(json.dumps({
+    "status": run.info.status,
+    "params": run.data.params,
+    "metrics": sorted(run.data.metrics),
+    "tags": run.data.tags,
+    "loss_steps": sorted(m.step for m in history),
+    "artifacts": sorted(a.path for a in client.list_artifacts(state["run_id"]))
+    + sorted(a.path for a in client.list_artifacts(state["run_id"], "report")),
+}))
+"""
+
+
+@pytest.fixture(scope="module", params=[(fw, TASK) for fw in FRAMEWORKS], ids=FRAMEWORKS)
+def project(request: pytest.FixtureRequest, baked_project) -> Project:
+    project = baked_project(*request.param)
+    project.module("data", "sample", "--out", "data/sample")
+    return project
+
+
+def python_json(project: Project, script: str, *args: str) -> object:
+    return json.loads(project.run(str(project.env.python), "-c", script, *args).stdout)
+
+
+def wait_for(condition, process, what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"exited before {what}:\n{stop(process)[-4000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} after {timeout} s:\n{stop(process)[-4000:]}")
+        time.sleep(0.1)
+
+
+def last_step(run: Path) -> int:
+    path = run / "metrics.jsonl"
+    lines = path.read_text().split("\n")[:-1] if path.is_file() else []  # whole lines only
+    return max((json.loads(line)["step"] for line in lines), default=0)
+
+
+def test_sweep_prunes_survives_a_kill_and_shares_the_study(project: Project) -> None:
+    (project.path / "configs" / "test_sweep.yaml").write_text(SWEEP)
+    args = ("--sweep", "configs/test_sweep.yaml", *QUICK)
+    study = project.path / "runs" / "study"
+
+    first = project.popen_module("sweep", *args)
+    interrupted = study / "trial-002"
+    # Past step 8, the step 6 checkpoint is written (JAX's are asynchronous: done by that log).
+    wait_for(lambda: last_step(interrupted) >= 8, first, "step 8 in trial 2")
+    output = stop(first, signal.SIGKILL)  # the worker and its training process, mid-trial
+    assert "Trial 1 pruned" in output, output
+
+    workers = [project.popen_module("sweep", *args) for _ in range(2)]
+    outputs = []
+    for worker in workers:
+        worker.wait(timeout=600)
+        outputs.append(stop(worker))
+        assert worker.returncode == 0, outputs[-1]
+        assert "Best: trial " in outputs[-1], outputs[-1]
+
+    trials = python_json(project, STUDY_STATE, str(study / "optuna.journal"))
+    states = [t["state"] for t in trials]
+    finished = [t for t in trials if t["state"] in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 4, trials
+    assert states.count("FAIL") == 1 and "RUNNING" not in states, trials
+    assert states[:2] == ["COMPLETE", "PRUNED"] and trials[1]["lr"] == str(BAD_LR), trials
+    assert len({t["run"] for t in finished}) == 4, trials  # no run counted twice
+    retried = next(t for t in finished if t["run"] == str(interrupted.relative_to(project.path)))
+    assert retried["lr"] == trials[2]["lr"], trials
+    resumed = re.search(r"Resumed from step (\d+)", (study / "trial-002.log").read_text())
+    assert resumed and 6 <= int(resumed[1]) < 18, "the retry did not resume from a checkpoint"
+    assert len({t["worker"] for t in trials}) == 3, trials  # the killed worker and both others
+    best = (project.path / "configs" / "best.yaml").read_text()
+    assert f"lr: {GOOD_LR}" in best and "max_epochs: 3" in best, best
+
+
+def test_report_tracking_and_compare(project: Project) -> None:
+    steps = [*QUICK, "trainer.max_epochs=1"]
+    project.module("train", *steps, "run.name=seed-0")
+    resumed = project.module("train", *steps, "run.name=seed-0", "trainer.max_epochs=2")
+    project.module("train", *steps, "run.name=seed-1", "seed=1", "trainer.max_epochs=2")
+    port = free_port()
+    uri = f"log.mlflow_uri=http://127.0.0.1:{port}"
+    unreachable = project.module(
+        "train", *steps, "run.name=other", "optim.lr=0.01", "trainer.max_steps=2", uri
+    )
+
+    run = project.path / "runs" / "seed-0"
+    report = run / "report"
+    assert "report:    runs/seed-0/report" in resumed.stdout, resumed.stdout
+    for name in ("curves.png", "confusion_matrix.png"):
+        width, height = decode_png(report / name)
+        assert width > 100 and height > 100, name
+    with (project.path / "data" / "sample" / "val.csv").open() as file:
+        val_size = sum(1 for _ in csv.DictReader(file))
+    matrix = json.loads((report / "confusion_matrix.json").read_text())["matrix"]
+    assert sum(map(sum, matrix)) == val_size
+    card = (report / "model_card.md").read_text()
+    assert f"- val: {val_size} examples" in card and "| class | precision |" in card, card
+
+    state = json.loads((run / "mlflow.json").read_text())
+    assert f"tracking:  MLflow run {state['run_id']}" in resumed.stdout, resumed.stdout
+    tracked = python_json(project, MLFLOW_RUN, str(run / "mlflow.json"))
+    assert tracked["status"] == "FINISHED"
+    config = (run / "config.yaml").read_text()
+    assert f"lr: {json.loads(tracked['params']['optim.lr'])}" in config, tracked["params"]
+    assert {"train/loss", "val/accuracy", "val/loss"} <= set(tracked["metrics"])
+    assert tracked["loss_steps"] == [s for s in range(2, 13, 2)], tracked  # both starts
+    assert tracked["tags"]["data.fingerprint"] and tracked["tags"]["hardware"]
+    assert {"config.yaml", "preprocessor.json", "report/model_card.md"} <= set(tracked["artifacts"])
+
+    warnings = [line for line in unreachable.stderr.splitlines() if f":{port}" in line]
+    assert len(warnings) == 1 and "unreachable" in warnings[0], unreachable.stderr
+    assert not (project.path / "runs" / "other" / "mlflow.json").exists()
+
+    table = project.module("compare", "runs/seed-0", "runs/seed-1", "runs/other", "--plot", "c.png")
+    rows = table.stdout.splitlines()
+    assert rows[0].split()[:2] == ["run", "optim.lr"], table.stdout
+    grouped = next(row for row in rows if row.startswith("seed-0, seed-1"))
+    assert "±" in grouped and "0, 1" in grouped, table.stdout
+    assert any(row.startswith("other") and "±" not in row for row in rows), table.stdout
+    decode_png(project.path / "c.png")
+
+
+def test_bad_input_is_one_line(baked_project) -> None:
+    """Shared code, checked once (in the PyTorch project)."""
+    project = baked_project("pytorch", TASK)
+    sweep = project.path / "configs" / "bad_sweep.yaml"
+    cases = {
+        "space:\n  optim.lrr: {low: 0.001, high: 0.01}\n": "unknown config key optim.lrr",
+        "space:\n  optim.lr: {low: 0.01, high: 0.001}\n": "optim.lr has an empty range",
+        "space:\n  data.batch_size: {choices: []}\n": "data.batch_size has an empty range",
+    }
+    for text, message in cases.items():
+        sweep.write_text(text)
+        result = project.module("sweep", "--sweep", str(sweep), check=False)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and str(sweep) in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for command in ("report", "compare"):
+        result = project.module(command, "runs/nowhere", check=False)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == "error: runs/nowhere: not a run folder (no config.yaml)"
+
+
+def decode_png(path: Path) -> tuple[int, int]:
+    """Check every chunk's CRC and inflate the image data; the image's width and height."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    position, chunks, idat = 8, {}, b""
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        body = data[position + 8 : position + 8 + length]
+        (crc,) = struct.unpack(">I", data[position + 8 + length : position + 12 + length])
+        assert zlib.crc32(kind + body) == crc, f"{path}: bad CRC in {kind!r}"
+        chunks[kind] = body
+        idat += body if kind == b"IDAT" else b""
+        position += 12 + length
+    width, height, depth, color = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[color]
+    assert len(zlib.decompress(idat)) == height * (1 + width * channels * depth // 8)
+    return width, height
