@@ -48,6 +48,10 @@ def test_a_new_goal_adds_its_target_and_keeps_user_edits(
     assert cli("update", project, "--template", web_history.path, "--data", "goal=browser") == 0
 
     assert (project / "web/index.html").read_text() == "<title>Demo</title>\n"
+    for shipped in ("web/package-lock.json", "web/preprocess.js", "src/demo/web_export.py"):
+        assert (project / shipped).is_file(), shipped
+    assert "web-test:" in (project / "Makefile").read_text()
+    assert (project / "src/demo/mobile.py").is_file()
     recorded = answers(project)
     assert (recorded["goal"], recorded["deploy"]) == ("browser", ["mobile", "browser"])
     assert (project / "Makefile").read_text().endswith(mine)
