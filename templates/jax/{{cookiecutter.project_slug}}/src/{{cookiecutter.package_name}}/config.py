@@ -1,7 +1,7 @@
 """Configuration: `configs/default.yaml` holds every knob and its default; the command line
 overrides any of them.
 
-    python -m {{ cookiecutter.package_name }}.train --config configs/debug.yaml optim.lr=3e-4 trainer.max_steps=200
+    python -m {{ cookiecutter.package_name }}.train --config configs/debug.yaml optim.lr=3e-4
 
 `--config FILE` is merged over the defaults, then each `key=value` (the value parsed as YAML) is
 applied. The pydantic models below are the schema: the type and range of every key. An unknown

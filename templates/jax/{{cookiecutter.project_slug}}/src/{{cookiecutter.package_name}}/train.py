@@ -27,11 +27,18 @@ from flax import nnx
 from jax.sharding import Mesh
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
-{% if cookiecutter.task == "image" %}
-from {{ cookiecutter.package_name }} import console, devices, preemption, pretrained, recipe, report, tracking
-{%- else %}
-from {{ cookiecutter.package_name }} import console, devices, preemption, recipe, report, tracking
+
+from {{ cookiecutter.package_name }} import (
+    console,
+    devices,
+    preemption,
+{%- if cookiecutter.task == "image" %}
+    pretrained,
 {%- endif %}
+    recipe,
+    report,
+    tracking,
+)
 from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFull
 from {{ cookiecutter.package_name }}.config import (
     Config,

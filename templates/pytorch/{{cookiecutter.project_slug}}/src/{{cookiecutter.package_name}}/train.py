@@ -31,11 +31,19 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
-{% if cookiecutter.task != "tabular" %}
-from {{ cookiecutter.package_name }} import checkpoint, console, devices, preemption, pretrained, recipe, report, tracking
-{%- else %}
-from {{ cookiecutter.package_name }} import checkpoint, console, devices, preemption, recipe, report, tracking
+
+from {{ cookiecutter.package_name }} import (
+    checkpoint,
+    console,
+    devices,
+    preemption,
+{%- if cookiecutter.task != "tabular" %}
+    pretrained,
 {%- endif %}
+    recipe,
+    report,
+    tracking,
+)
 from {{ cookiecutter.package_name }}.checkpoint import TrainingState
 from {{ cookiecutter.package_name }}.config import (
     Config,

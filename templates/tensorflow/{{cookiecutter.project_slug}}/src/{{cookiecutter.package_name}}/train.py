@@ -28,7 +28,14 @@ import keras
 import tensorflow as tf
 from tqdm import tqdm
 
-from {{ cookiecutter.package_name }} import console, devices, preemption, recipe, report, tracking
+from {{ cookiecutter.package_name }} import (
+    console,
+    devices,
+    preemption,
+    recipe,
+    report,
+    tracking,
+)
 from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFullError
 from {{ cookiecutter.package_name }}.config import Config, add_config_arguments, config_from_args
 from {{ cookiecutter.package_name }}.data import (
