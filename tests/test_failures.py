@@ -19,6 +19,16 @@ from .conftest import tree
 GENERATE = ("--yes", "--framework", "pytorch", "--task", "image")
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's own SIGINT handler, which a `dlstart` process starts with, whatever another test
+    on this xdist worker left in place (CI saw SIGINT ignored there, and a child process inherits
+    an ignored signal)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def half_render_then(error: BaseException):
     def run_copy(src_path, dst_path, **kwargs):
         Path(dst_path, "src").mkdir(parents=True)
