@@ -303,7 +303,7 @@ def report_new(run: Run, reported: set[int], trial: Any, sweep: Sweep) -> bool:
     """Report the trial's val lines not reported yet; True when there were some."""
     new = [
         r
-        for r in (run.read_metrics() if run.metrics_file.is_file() else [])
+        for r in run.read_metrics()
         if r["split"] == "val" and r["step"] not in reported and r.get(sweep.metric) is not None
     ]
     for epoch, record in enumerate(sorted(new, key=lambda r: r["step"]), start=len(reported)):

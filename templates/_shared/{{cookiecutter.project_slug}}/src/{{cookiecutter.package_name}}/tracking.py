@@ -31,7 +31,7 @@ from typing import Any
 from {{ cookiecutter.package_name }}.config import DEFAULT_CONFIG, Config, load_config, to_dict
 from {{ cookiecutter.package_name }}.errors import UserError, exit_on_user_error
 from {{ cookiecutter.package_name }}.quiet import add_verbose_argument, verbose
-from {{ cookiecutter.package_name }}.runs import Run
+from {{ cookiecutter.package_name }}.runs import Run, flatten
 
 PROJECT = DEFAULT_CONFIG.parents[1]
 LOCAL_STORE = PROJECT / "runs" / "mlflow"
@@ -95,7 +95,7 @@ class Tracker:
         """The lines of metrics.jsonl not copied yet, as MLflow metrics `<split>/<name>`."""
         from mlflow.entities import Metric
 
-        records = _complete_lines(self.run)[self.copied :]
+        records = self.run.read_metrics()[self.copied :]
         if not records:
             return
         now = int(time.time() * 1000)
@@ -160,7 +160,7 @@ def _open(run: Run, config: Config, uri: str) -> tuple[Any, str]:
     run_id = mlflow_run.info.run_id
     where = "runs/mlflow (make ui)" if uri == _local_uri() else uri
     _write_state(run, {"run_id": run_id, "uri": uri, "where": where, "copied": 0})
-    params = _flatten(to_dict(config))
+    params = flatten(to_dict(config))
     from mlflow.entities import Param
 
     client.log_batch(run_id, params=[Param(k, json.dumps(v)) for k, v in params.items()])
@@ -234,24 +234,6 @@ def _git(*args: str) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return result.stdout if result.returncode == 0 else ""
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _complete_lines(run: Run) -> list[dict[str, Any]]:
-    """The lines of metrics.jsonl written whole (the last one may be in the middle of a write)."""
-    if not run.metrics_file.is_file():
-        return []
-    *lines, _ = run.metrics_file.read_text().split("\n")
-    return [json.loads(line) for line in lines if line]
 
 
 def _read_state(run: Run) -> dict[str, Any]:

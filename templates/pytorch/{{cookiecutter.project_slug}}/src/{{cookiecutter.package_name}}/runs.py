@@ -82,9 +82,11 @@ class Run:
             file.write(json.dumps(finite) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl written whole: a line still being written is left out."""
         if not self.metrics_file.exists():
             return []
-        return [json.loads(line) for line in self.metrics_file.read_text().splitlines() if line]
+        *lines, _ = self.metrics_file.read_text().split("\n")
+        return [json.loads(line) for line in lines if line]
 
 
 # What a restart may change without run.reconfigure=true: how the run is carried out, never
@@ -118,9 +120,9 @@ def config_changes(saved: dict[str, Any], config: Config) -> list[str]:
     """The changes from a run's saved config to `config` that a restart may not make, as
     `key old -> new`. A key the saved config lacks (added by a later template) counts as
     holding its default."""
-    defaults = _flatten(to_dict(load_config()))
-    old = {**defaults, **_flatten(saved)}
-    new = _flatten(to_dict(config))
+    defaults = flatten(to_dict(load_config()))
+    old = {**defaults, **flatten(saved)}
+    new = flatten(to_dict(config))
     changes = [
         f"{key} {show(old[key])} -> {show(value)}"
         for key, value in new.items()
@@ -148,11 +150,12 @@ def _resumable(key: str) -> bool:
     return any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS)
 
 
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config values as dotted keys: {"optim": {"lr": 1}} -> {"optim.lr": 1}."""
     flat: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat

@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.config import read_yaml, show
 from {{ cookiecutter.package_name }}.console import HIGHER_IS_BETTER
 from {{ cookiecutter.package_name }}.errors import UserError, exit_on_user_error
 from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
-from {{ cookiecutter.package_name }}.runs import Run
+from {{ cookiecutter.package_name }}.runs import Run, flatten
 
 IGNORED = ("run.", "seed", "log.", "data.num_workers", "trainer.devices")
 
@@ -30,7 +30,7 @@ def load(paths: list[Path]) -> list[tuple[Run, dict[str, Any], dict[str, Any]]]:
             raise UserError(f"{path}: not a run folder (no config.yaml)")
         run = Run(path)
         val = [r for r in run.read_metrics() if r["split"] == "val"]
-        runs.append((run, _flatten(read_yaml(run.config_file)), val[-1] if val else {}))
+        runs.append((run, flatten(read_yaml(run.config_file)), val[-1] if val else {}))
     return runs
 
 
@@ -96,16 +96,6 @@ def plot(paths: list[Path], out: Path) -> None:
     metric_axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(out, dpi=100)
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 @exit_on_user_error
