@@ -147,6 +147,7 @@ def test_no_terminal_shows_the_ranking_then_asks_for_the_framework(dlstart, isol
         ("keras", "shadow"),
         ("flax", "shadow"),
         ("test", "shadow"),
+        ("a" * 33, "at most 32"),
     ],
 )
 def test_invalid_names_write_nothing(dlstart, isolated: Path, name: str, message: str) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 SLUG_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 PACKAGE_PATTERN = r"^[a-z][a-z0-9_]*$"
+MAX_PACKAGE_LENGTH = 32
 SHADOWED_NAMES = (
     "torch",
     "tensorflow",
@@ -90,6 +91,11 @@ def package_error(package: str) -> str | None:
         return f"package name {package!r} is a Python keyword"
     if package in SHADOWED_NAMES:
         return f"package name {package!r} would shadow the module of the same name"
+    if len(package) > MAX_PACKAGE_LENGTH:
+        return (
+            f"package name {package!r} has {len(package)} characters; at most "
+            f"{MAX_PACKAGE_LENGTH} keep the generated code within its 100-column lines"
+        )
     return None
 
 

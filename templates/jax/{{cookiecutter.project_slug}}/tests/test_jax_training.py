@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conftest import tiny_overrides
 from {{ cookiecutter.package_name }} import train
 from {{ cookiecutter.package_name }}.checkpoint import load_trained
 from {{ cookiecutter.package_name }}.config import load_config, save_config
@@ -27,6 +26,8 @@ from {{ cookiecutter.package_name }}.data import (
 )
 from {{ cookiecutter.package_name }}.data.pipeline import Split, train_batches
 from {{ cookiecutter.package_name }}.runs import Run
+
+from conftest import tiny_overrides
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

@@ -2,10 +2,11 @@ import json
 import math
 from pathlib import Path
 
-from conftest import tiny_overrides
 from {{ cookiecutter.package_name }} import evaluate, train
 from {{ cookiecutter.package_name }}.config import load_config
 from {{ cookiecutter.package_name }}.runs import Run
+
+from conftest import tiny_overrides
 
 
 def train_steps(run: Run) -> list[int]:

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import torch
 
-from conftest import tiny_overrides
 from {{ cookiecutter.package_name }} import checkpoint, evaluate, export, recipe, train
 from {{ cookiecutter.package_name }}.runs import Run
+
+from conftest import tiny_overrides
 
 
 class Killed(Exception):

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_overrides
 from {{ cookiecutter.package_name }} import recipe, train
 from {{ cookiecutter.package_name }}.checkpoint import Checkpoints, DiskFullError
 from {{ cookiecutter.package_name }}.optim import WarmupCosine
+
+from conftest import tiny_overrides
 
 
 @pytest.mark.parametrize(("warmup", "total"), [(3, 10), (0, 7), (100, 1000), (1, 1)])

@@ -1,6 +1,7 @@
 """Compare runs: the config keys they differ in and their final val metrics.
 
-    python -m {{ cookiecutter.package_name }}.compare runs/a runs/b runs/sweep/*  [--plot compare.png]
+    python -m {{ cookiecutter.package_name }}.compare runs/a runs/b runs/sweep/*
+        [--plot compare.png]
 
 Runs that differ only in `seed` (and their name) are one row: each metric as mean ± std over
 them. `--plot FILE` draws every run's val curve in one PNG.

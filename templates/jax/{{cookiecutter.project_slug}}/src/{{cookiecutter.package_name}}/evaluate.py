@@ -73,7 +73,7 @@ def predict_split(
 
 def split_predictions(run: Run, split: str) -> Predictions | None:
     """The outputs of the run's latest checkpoint on `split` (for the report); None in a job of
-    several processes (`python -m {{ cookiecutter.package_name }}.report RUN` writes them after)."""
+    several processes (the `report` module writes them after, from the checkpoint)."""
     if jax.process_count() > 1:
         return None
     trained = load_trained(run.root)

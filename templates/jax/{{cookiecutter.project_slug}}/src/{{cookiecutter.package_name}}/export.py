@@ -10,7 +10,7 @@ Writes `runs/<run>/export/` with `preprocessor.json` and, for `--format all` (th
 - `model.onnx`: ONNX through jax2onnx, for ONNX Runtime (the browser page in web/ runs it).
 {%- if "mobile" in cookiecutter.deploy %}
 
-The LiteRT models for phones (float32 and int8) are `python -m {{ cookiecutter.package_name }}.mobile`'s.
+The LiteRT models for phones (float32 and int8) come from the `mobile` module.
 {%- endif %}
 
 Exports compute in float32 whatever `trainer.precision` was. Each artifact is reloaded and its

@@ -1,6 +1,7 @@
 """Export a checkpoint for deployment and check every artifact against the model.
 
-    python -m {{ cookiecutter.package_name }}.export --checkpoint runs/baseline [--format onnx] [--verbose]
+    python -m {{ cookiecutter.package_name }}.export --checkpoint runs/baseline
+        [--format onnx] [--verbose]
 
 Writes `<run>/export/`:
 - `model.pt2`: a `torch.export` program (`torch.export.load(path).module()`), for PyTorch

@@ -28,7 +28,9 @@ def load_predictor(export_dir: Path, threads: int | None = None) -> Predictor:
     """
     path = export_dir / ONNX_FILE
     if not path.is_file():
-        raise UserError(f"{path} not found: run `python -m {{ cookiecutter.package_name }}.export` first")
+        raise UserError(
+            f"{path} not found: run `python -m {{ cookiecutter.package_name }}.export` first",
+        )
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads

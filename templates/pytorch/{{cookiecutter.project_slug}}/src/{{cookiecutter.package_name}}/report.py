@@ -28,7 +28,12 @@ from matplotlib.figure import Figure
 
 from {{ cookiecutter.package_name }}.config import Config, load_config
 from {{ cookiecutter.package_name }}.console import HIGHER_IS_BETTER
-from {{ cookiecutter.package_name }}.data import PREPROCESSOR_FILE, Preprocessor, has_split, load_split
+from {{ cookiecutter.package_name }}.data import (
+    PREPROCESSOR_FILE,
+    Preprocessor,
+    has_split,
+    load_split,
+)
 from {{ cookiecutter.package_name }}.errors import UserError, exit_on_user_error
 from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 from {{ cookiecutter.package_name }}.runs import Run

@@ -1,6 +1,7 @@
 """A hyperparameter sweep with Optuna over the space of `configs/sweep.yaml`:
 
-    python -m {{ cookiecutter.package_name }}.sweep [--sweep configs/sweep.yaml] [--config FILE] [key=value ...]
+    python -m {{ cookiecutter.package_name }}.sweep [--sweep configs/sweep.yaml]
+        [--config FILE] [key=value ...]
 
 Each trial is a normal training run, `runs/<study>/trial-<n>/` (its own MLflow run), of the
 config plus the trial's values; its val metric after each epoch lets Optuna prune it. The study

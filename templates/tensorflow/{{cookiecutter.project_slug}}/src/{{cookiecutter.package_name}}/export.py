@@ -1,17 +1,18 @@
 """Export a checkpoint for deployment, and check every artifact against the model.
 
-    python -m {{ cookiecutter.package_name }}.export --checkpoint runs/baseline [--format onnx] [--version N]
+    python -m {{ cookiecutter.package_name }}.export --checkpoint runs/baseline
+        [--format onnx] [--version N]
 
 Writes `runs/<run>/export/`:
 
-    serving/{{ cookiecutter.package_name }}/<version>/   SavedModel in TF Serving's layout; `serve.py` loads it
-    model.onnx                ONNX (through tf2onnx) for onnxruntime and other runtimes
-    preprocessor.json         what turns raw requests into model inputs
-    export.json               size and largest output difference of each artifact
+    serving/<model name>/<version>/   SavedModel in TF Serving's layout; `serve.py` loads it
+    model.onnx                        ONNX (through tf2onnx) for onnxruntime and other runtimes
+    preprocessor.json                 what turns raw requests into model inputs
+    export.json                       size and largest output difference of each artifact
 
 Each artifact is reloaded (tf.saved_model.load, onnxruntime) and its outputs on validation
 examples compared with the Keras model's: the SavedModel must agree within 1e-5, ONNX within 1e-4.
-The LiteRT models for phones (float32 and int8) are `python -m {{ cookiecutter.package_name }}.mobile`'s.
+The LiteRT models for phones (float32 and int8) come from the `mobile` module.
 """
 
 from __future__ import annotations
