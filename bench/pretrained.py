@@ -1,7 +1,9 @@
-"""Fine-tuning throughput with a pretrained backbone: the generated PyTorch image project vs a
-hand-written loop around the same library model.
+"""Fine-tuning throughput with a pretrained backbone: the generated image project vs a
+hand-written loop around the same model, per framework.
 
-    python bench/pretrained.py [--steps 20] [--batch-size 32] [--image-size 224]
+    python bench/pretrained.py [--framework pytorch|jax] [--steps 20] [--image-size 224]
+
+PyTorch (`--framework pytorch`, the default):
 
 Run it with the PyTorch environment plus the template's requirements/pretrained.txt and
 cookiecutter. Nothing is downloaded: the "published" model is a ResNet-18-shaped
@@ -18,6 +20,19 @@ falls inside the project's timed windows):
 
 Each is run `--repeats` times, interleaved; a run's figure is its fastest window of WINDOW steps
 after `--warmup` untimed steps, and the best run is reported (as `timeit` does).
+
+JAX (`--framework jax`): run it with the JAX environment plus cookiecutter; nothing else (no
+torch, no transformers). The "published" ResNet-18 is written by the project itself: its Flax NNX
+ResNet (random weights) saved under the transformers names and layouts (`pretrained.hf_key`) as
+`model.safetensors` with a `config.json`. The loops, over the same in-memory batches:
+
+- `hand-written`: that NNX model after `pretrained.load_weights`, a `jax.jit` step over
+  `nnx.split` state with its buffers donated, plain `optax.adamw`, cross-entropy;
+- `project train`: `train.main` with `model.backbone=transformers` (Grain pipeline, backbone LR
+  split, schedule, clipping, metering), its samples/s per window read from metrics.jsonl.
+
+Timing as for PyTorch (fastest window, best of `--repeats`), each window ended by
+`block_until_ready`.
 """
 
 from __future__ import annotations
@@ -30,6 +45,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 from baking import bake_image_project, import_modules
 
@@ -44,18 +60,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each loop (best kept)")
+    parser.add_argument("--framework", choices=("pytorch", "jax"), default="pytorch")
     return parser.parse_args(argv)
 
 
-def time_steps(step: Callable[[], None], warmup: int, steps: int) -> float:
-    """Seconds per step in the fastest window of WINDOW steps, after `warmup` untimed steps."""
+def time_steps(
+    step: Callable[[], None], warmup: int, steps: int, wait: Callable[[], None] = lambda: None
+) -> float:
+    """Seconds per step in the fastest window of WINDOW steps, after `warmup` untimed steps;
+    `wait` ends a window (JAX: until the last step's results are computed)."""
     for _ in range(warmup):
         step()
+    wait()
     times = []
     for _ in range(max(1, steps // WINDOW)):
         start = time.perf_counter()
         for _ in range(WINDOW):
             step()
+        wait()
         times.append((time.perf_counter() - start) / WINDOW)
     return min(times)
 
@@ -73,6 +95,14 @@ def publish_resnet18(folder: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.framework == "jax":
+        bench_jax(args)
+    else:
+        bench_pytorch(args)
+
+
+def bench_pytorch(args: argparse.Namespace) -> None:
     import torch
     import torch.nn.functional as F
     import transformers
@@ -80,7 +110,6 @@ def main(argv: list[str] | None = None) -> None:
 
     transformers.logging.set_verbosity_error()  # the new classifier's load report
     transformers.logging.disable_progress_bar()
-    args = parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         project = bake_image_project("pytorch", Path(tmp), PACKAGE)
         config_module, data, devices, pipeline, train = import_modules(
@@ -191,6 +220,162 @@ def main(argv: list[str] | None = None) -> None:
     print(
         "  project / hand-written + same DataLoader         "
         f"{best['project'] / best['hand+loader']:.3f}x"
+    )
+
+
+RESNET18 = {
+    "model_type": "resnet",
+    "embedding_size": 64,
+    "hidden_sizes": [64, 128, 256, 512],
+    "depths": [2, 2, 2, 2],
+    "layer_type": "basic",
+}
+
+
+def publish_resnet18_jax(pretrained: ModuleType, folder: Path) -> None:
+    """A ResNet-18 as transformers publishes it (config.json, model.safetensors), written from
+    the project's own NNX ResNet with random weights through its key mapping."""
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import nnx
+
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(RESNET18))
+    backbone = pretrained.ResNetBackbone(
+        {**pretrained.RESNET_DEFAULTS, **RESNET18}, dtype=jnp.float32, rngs=nnx.Rngs(0)
+    )
+    state = nnx.state(backbone, nnx.Any(nnx.Param, nnx.BatchStat))
+    tensors = {}
+    for path, variable in nnx.to_flat_state(state):
+        array = np.asarray(variable[...], np.float32)
+        if array.ndim == 4:  # (h, w, in, out) -> (out, in, h, w)
+            array = array.transpose(3, 2, 0, 1)
+        tensors[pretrained.hf_key(path)] = np.ascontiguousarray(array)
+    header, offset = {}, 0
+    for name, array in tensors.items():
+        header[name] = {"dtype": "F32", "shape": list(array.shape)}
+        header[name]["data_offsets"] = [offset, offset + array.nbytes]
+        offset += array.nbytes
+    encoded = json.dumps(header).encode()
+    with (folder / "model.safetensors").open("wb") as file:
+        file.write(len(encoded).to_bytes(8, "little") + encoded)
+        for array in tensors.values():
+            file.write(array.tobytes())
+
+
+def bench_jax(args: argparse.Namespace) -> None:
+    import functools
+
+    import jax
+    import numpy as np
+    import optax
+    from flax import nnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = bake_image_project("jax", Path(tmp), PACKAGE)
+        config_module, data, devices, model_module, pretrained, train = import_modules(
+            project, PACKAGE, "config", "data", "devices", "model", "pretrained", "train"
+        )
+        weights = Path(tmp) / "resnet-18"
+        data_path = Path(tmp) / "data"
+        data.write_sample(data_path)
+        for split in ("val", "test"):  # no evaluation inside the project's timed windows
+            shutil.rmtree(data_path / split)
+        overrides = [
+            f"data.path={data_path}",
+            f"data.batch_size={args.batch_size}",
+            f"data.image_size={args.image_size}",
+            "model.backbone=transformers",
+            f"model.pretrained={weights}",
+            "trainer.compilation_cache=",
+        ]
+        publish_resnet18_jax(pretrained, weights)
+        config = config_module.load_config(overrides=overrides)
+        examples = data.load_split(config.data, "train")
+        preprocessor = data.Preprocessor.fit(examples, config.data)
+        images = preprocessor.encode(examples)["image"]
+        labels = preprocessor.encode_targets(examples).astype(np.int32)
+        dtype = devices.compute_dtype(config.trainer.precision)
+
+        def in_memory() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            rng = np.random.default_rng(0)
+            while True:
+                order = rng.permutation(len(labels))
+                for i in range(0, len(order) - args.batch_size + 1, args.batch_size):
+                    index = order[i : i + args.batch_size]
+                    yield images[index], labels[index]
+
+        def hand_written() -> float:
+            rngs = nnx.Rngs(params=0, dropout=1)
+            model = model_module.create_model(config.model, preprocessor, dtype, rngs)
+            pretrained.load_weights(model, config.model, None)
+            optimizer = nnx.Optimizer(model, optax.adamw(config.optim.lr), wrt=nnx.Param)
+            graph, state = nnx.split((model, optimizer))
+
+            @functools.partial(jax.jit, donate_argnums=0)
+            def train_step(
+                state: nnx.State, x: jax.Array, y: jax.Array
+            ) -> tuple[nnx.State, jax.Array]:
+                model, optimizer = nnx.merge(graph, state)
+
+                def loss_fn(model: nnx.Module) -> jax.Array:
+                    logits = model(x)
+                    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+                loss, grads = nnx.value_and_grad(loss_fn)(model)
+                optimizer.update(model, grads)
+                return nnx.state((model, optimizer)), loss
+
+            batches, holder = in_memory(), [state, None]
+
+            def step() -> None:
+                holder[0], holder[1] = train_step(holder[0], *next(batches))
+
+            def wait() -> None:
+                jax.block_until_ready(holder[1])
+
+            return args.batch_size / time_steps(step, args.warmup, args.steps, wait)
+
+        def project_train(repeat: int) -> float:
+            run_dir = Path(tmp) / "runs"
+            total = args.warmup + args.steps
+            train.main(
+                [
+                    *overrides,
+                    f"run.dir={run_dir}",
+                    f"run.name=r{repeat}",
+                    f"trainer.max_steps={total}",
+                    f"trainer.checkpoint_every={total}",
+                    f"log.every={WINDOW}",
+                    "log.tensorboard=false",
+                ]
+            )
+            lines = (run_dir / f"r{repeat}" / "metrics.jsonl").read_text().splitlines()
+            records = [json.loads(line) for line in lines]
+            timed = [r for r in records if r["split"] == "train" and r["step"] > args.warmup]
+            return max(r["samples_per_s"] for r in timed)
+
+        results: dict[str, list[float]] = {"hand": [], "project": []}
+        for repeat in range(args.repeats):
+            results["hand"].append(hand_written())
+            results["project"].append(project_train(repeat))
+        best = {name: max(values) for name, values in results.items()}
+
+    print(
+        f"\nJAX {jax.__version__}, ResNet-18 (Flax NNX, transformers weights layout), "
+        f"{jax.devices()[0].platform} x {jax.device_count()}, {os.cpu_count()} CPUs, "
+        f"batch {args.batch_size}, {args.image_size}px, data.num_workers="
+        f"{config.data.num_workers}; {args.steps} timed steps after {args.warmup}, best of "
+        f"{args.repeats} runs; load average {os.getloadavg()[0]:.1f}"
+    )
+    for name, label in (
+        ("hand", "hand-written jax.jit loop, batches in memory"),
+        ("project", "project train.main, model.backbone=transformers"),
+    ):
+        runs = ", ".join(f"{v:.1f}" for v in results[name])
+        print(f"  {label:<48} {best[name]:8.1f} samples/s  ({runs})")
+    print(
+        f"  project / hand-written (in memory)               {best['project'] / best['hand']:.3f}x"
     )
 
 

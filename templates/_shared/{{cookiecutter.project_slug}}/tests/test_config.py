@@ -87,10 +87,25 @@ def test_invalid_yaml_is_one_line_with_its_place(tmp_path: Path) -> None:
 
 
 def started_run(tmp_path: Path, *overrides: str) -> Run:
+    """A run that got as far as its first checkpoint (a file in checkpoints/ is what counts)."""
     config = load_config(overrides=[f"run.dir={tmp_path}", *overrides])
     run = Run.of(config)
     run.prepare(config)
+    (run.checkpoints / "1").write_text("")
     return run
+
+
+def test_a_run_that_never_reached_a_checkpoint_takes_a_changed_config(tmp_path: Path) -> None:
+    config = load_config(overrides=[f"run.dir={tmp_path}"])
+    run = Run.of(config)
+    run.prepare(config)  # then the start failed: a wrong path, weights that do not fit
+    assert not run.started
+    corrected = load_config(overrides=[f"run.dir={tmp_path}", "seed=4"])
+    run.check_config(corrected)
+    run.prepare(corrected)
+    (run.checkpoints / "1").write_text("")
+    with pytest.raises(ConfigError, match="seed 4 -> 0"):
+        run.check_config(config)
 
 
 def test_restart_with_a_changed_config_is_refused_with_the_changes(tmp_path: Path) -> None:

@@ -344,7 +344,11 @@ class TextTransformer(nnx.Module):
 
 def create_model(
     config: ModelConfig, preprocessor: Preprocessor, dtype: jnp.dtype, rngs: nnx.Rngs
-) -> TextTransformer:
+) -> nnx.Module:
+    if config.backbone != "default":
+        from {{ cookiecutter.package_name }} import pretrained
+
+        return pretrained.create(config, preprocessor, dtype, rngs)
     return TextTransformer(
         preprocessor.vocab_size,
         preprocessor.max_length,

@@ -57,11 +57,17 @@ class Run:
     def export(self) -> Path:
         return self.root / "export"
 
+    @property
+    def started(self) -> bool:
+        """Whether a start of this run got as far as a checkpoint. Until then a restart starts
+        over: a start that failed early (a wrong path, bad weights) holds it to nothing."""
+        return self.checkpoints.is_dir() and any(self.checkpoints.iterdir())
+
     def check_config(self, config: Config) -> None:
         """Refuse to resume this run under a config that differs from its saved one, except in
         `RESUMABLE_KEYS`, or with `run.reconfigure=true`. Read-only: every process calls it
         before training."""
-        if not self.config_file.is_file() or config.run.reconfigure:
+        if not self.started or not self.config_file.is_file() or config.run.reconfigure:
             return
         if changes := config_changes(read_yaml(self.config_file), config):
             raise ConfigError(

@@ -32,7 +32,7 @@ from {{ cookiecutter.package_name }} import (
     console,
     devices,
     preemption,
-{%- if cookiecutter.task == "image" %}
+{%- if cookiecutter.task != "tabular" %}
     pretrained,
 {%- endif %}
     recipe,
@@ -230,6 +230,9 @@ def load_preprocessor(config: Config, run: Run, train: list[Example], resume: bo
     if resume:
         return Preprocessor.load(run.root / PREPROCESSOR_FILE)
     preprocessor = Preprocessor.fit(train, config.data)
+{%- if cookiecutter.task == "text" %}
+    preprocessor = pretrained.adapt(preprocessor, config.model)
+{%- endif %}
     if devices.is_primary():
         preprocessor.save(run.root / PREPROCESSOR_FILE)
     return preprocessor
@@ -281,13 +284,13 @@ def _train(config: Config, mesh: Mesh) -> None:
     val_split = None if val_examples is None else Split(val_examples, preprocessor)
 
     tx, schedule = make_optimizer(config.optim, total_steps)
-{%- if cookiecutter.task == "image" %}
+{%- if cookiecutter.task != "tabular" %}
     frozen_steps = config.model.freeze_epochs * steps_per_epoch
     tx = pretrained.split_backbone(tx, config.model, config.optim.backbone_lr_scale, frozen_steps)
 {%- endif %}
     dtype = devices.compute_dtype(config.trainer.precision)
     model, optimizer = init_state(config, preprocessor, dtype, tx)
-{%- if cookiecutter.task == "image" %}
+{%- if cookiecutter.task != "tabular" %}
     if not step:
         pretrained.load_weights(model, config.model, run.root if devices.is_primary() else None)
 {%- endif %}

@@ -67,7 +67,7 @@ def train(config: Config) -> Run:
     say = _printer(chief)
     train_examples = load_split(config.data, "train")
     saved = run.root / PREPROCESSOR_FILE
-    first_start = not saved.is_file()
+    first_start = not run.started  # a start that failed before a checkpoint starts over
     preprocessor = (
         Preprocessor.fit(train_examples, config.data) if first_start else Preprocessor.load(saved)
     )
