@@ -115,6 +115,8 @@ class ModelConfig(Section):
 {%- if cookiecutter.task != "tabular" %}
 {%- if cookiecutter._framework == "pytorch" or cookiecutter._framework == "jax" and cookiecutter.task == "image" %}
     backbone: Literal["default", "transformers"]
+{%- elif cookiecutter._framework == "tensorflow" %}
+    backbone: Literal["default", "keras_hub"]
 {%- else %}
     backbone: Literal["default"]
 {%- endif %}
@@ -145,7 +147,7 @@ class ModelConfig(Section):
     @model_validator(mode="after")
     def _pretrained_with_backbone(self) -> ModelConfig:
         if self.backbone == "default" and self.pretrained is not None:
-{%- if cookiecutter._framework == "pytorch" or cookiecutter._framework == "jax" and cookiecutter.task == "image" %}
+{%- if cookiecutter._framework != "jax" or cookiecutter.task == "image" %}
             raise ValueError(
                 "config key model.pretrained needs a pretrained model.backbone"
                 f" (model.backbone is {self.backbone}; see the README's pretrained section)"
