@@ -1,10 +1,12 @@
-"""Fine-tuning throughput with a pretrained backbone: the generated PyTorch image project vs a
+"""Fine-tuning throughput with a pretrained backbone: the generated image project vs a
 hand-written loop around the same library model.
 
-    python bench/pretrained.py [--steps 20] [--batch-size 32] [--image-size 224]
+    python bench/pretrained.py [--framework pytorch] [--steps 20] [--batch-size 32]
 
-Run it with the PyTorch environment plus the template's requirements/pretrained.txt and
-cookiecutter. Nothing is downloaded: the "published" model is a ResNet-18-shaped
+Run it with the framework's environment plus the template's requirements/pretrained.txt and
+cookiecutter (`make bench-pretrained FRAMEWORK=...`).
+
+PyTorch: Nothing is downloaded: the "published" model is a ResNet-18-shaped
 `ResNetForImageClassification` (transformers; random weights) saved with `save_pretrained` into a
 temporary folder, which `model.pretrained` points at. Measured in one process, same batches of
 the sample data's train split resized to `--image-size` (its val split removed, so no evaluation
@@ -15,6 +17,12 @@ falls inside the project's timed windows):
 - `hand-written + project DataLoader`: the same loop fed by the project's DataLoader;
 - `project train`: `train.main` with `model.backbone=transformers` (backbone LR scale, schedule,
   clipping, metering), its samples/s per window read from metrics.jsonl.
+
+TensorFlow: the "published" model is a ResNet-18-shaped keras-hub `ResNetBackbone` (random
+weights) saved with `save_to_preset`; `hand-written` is keras-hub's `ResNetImageClassifier` around
+it (a new head for the sample's classes), a `tf.function` step with `GradientTape`, sparse
+cross-entropy and Keras' AdamW over batches decoded up front (not XLA-compiled, as the project's
+default `trainer.compile=false`), against `project train` with `model.backbone=keras_hub`.
 
 Each is run `--repeats` times, interleaved; a run's figure is its fastest window of WINDOW steps
 after `--warmup` untimed steps, and the best run is reported (as `timeit` does).
@@ -39,6 +47,7 @@ WINDOW = 5
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--framework", choices=("pytorch", "tensorflow"), default="pytorch")
     parser.add_argument("--steps", type=int, default=20, help="timed steps after warm-up")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -73,6 +82,11 @@ def publish_resnet18(folder: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    {"pytorch": pytorch, "tensorflow": tensorflow}[args.framework](args)
+
+
+def pytorch(args: argparse.Namespace) -> None:
     import torch
     import torch.nn.functional as F
     import transformers
@@ -80,7 +94,6 @@ def main(argv: list[str] | None = None) -> None:
 
     transformers.logging.set_verbosity_error()  # the new classifier's load report
     transformers.logging.disable_progress_bar()
-    args = parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         project = bake_image_project("pytorch", Path(tmp), PACKAGE)
         config_module, data, devices, pipeline, train = import_modules(
@@ -191,6 +204,122 @@ def main(argv: list[str] | None = None) -> None:
     print(
         "  project / hand-written + same DataLoader         "
         f"{best['project'] / best['hand+loader']:.3f}x"
+    )
+
+
+def publish_keras_resnet18(folder: Path) -> None:
+    import keras_hub
+
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[2, 2, 2, 2],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block",
+    )
+    keras_hub.models.ResNetImageClassifier(backbone, num_classes=1000).save_to_preset(str(folder))
+
+
+def tensorflow(args: argparse.Namespace) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import keras_hub
+    import numpy as np
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = bake_image_project("tensorflow", Path(tmp), PACKAGE)
+        config_module, data, train = import_modules(project, PACKAGE, "config", "data", "train")
+        weights = Path(tmp) / "resnet-18"
+        publish_keras_resnet18(weights)
+        data_path = Path(tmp) / "data"
+        data.write_sample(data_path)
+        for split in ("val", "test"):  # no evaluation inside the project's timed windows
+            shutil.rmtree(data_path / split)
+        overrides = [
+            f"data.path={data_path}",
+            f"data.batch_size={args.batch_size}",
+            f"data.image_size={args.image_size}",
+            "model.backbone=keras_hub",
+            f"model.pretrained={weights}",
+        ]
+        config = config_module.load_config(overrides=overrides)
+        examples = data.load_split(config.data, "train")
+        preprocessor = data.Preprocessor.fit(examples, config.data)
+        images = preprocessor.encode(examples)["image"]
+        labels = preprocessor.encode_targets(examples)
+
+        def in_memory() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            rng = np.random.default_rng(0)
+            while True:
+                order = rng.permutation(len(labels))
+                for i in range(0, len(order) - args.batch_size + 1, args.batch_size):
+                    index = order[i : i + args.batch_size]
+                    yield tf.constant(images[index]), tf.constant(labels[index])
+
+        def hand_written() -> float:
+            keras.utils.set_random_seed(0)
+            backbone = keras_hub.models.Backbone.from_preset(str(weights))
+            model = keras_hub.models.ResNetImageClassifier(
+                backbone, num_classes=preprocessor.output_size
+            )
+            optimizer = keras.optimizers.AdamW(learning_rate=config.optim.lr)
+            loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            batches = in_memory()
+
+            @tf.function
+            def train_step(x: tf.Tensor, y: tf.Tensor) -> None:
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y, model(x, training=True))
+                grads = tape.gradient(loss, model.trainable_variables)
+                optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+            return args.batch_size / time_steps(
+                lambda: train_step(*next(batches)), args.warmup, args.steps
+            )
+
+        def project_train(repeat: int) -> float:
+            run_dir = Path(tmp) / "runs"
+            total = args.warmup + args.steps
+            train.main(
+                [
+                    *overrides,
+                    f"run.dir={run_dir}",
+                    f"run.name=r{repeat}",
+                    f"trainer.max_steps={total}",
+                    f"trainer.checkpoint_every={total}",
+                    f"log.every={WINDOW}",
+                    "log.tensorboard=false",
+                    "log.report=false",
+                    "log.mlflow=false",
+                ]
+            )
+            lines = (run_dir / f"r{repeat}" / "metrics.jsonl").read_text().splitlines()
+            records = [json.loads(line) for line in lines]
+            timed = [r for r in records if r["split"] == "train" and r["step"] > args.warmup]
+            return max(r["samples_per_s"] for r in timed)
+
+        results: dict[str, list[float]] = {"hand": [], "project": []}
+        for repeat in range(args.repeats):
+            results["hand"].append(hand_written())
+            results["project"].append(project_train(repeat))
+        best = {name: max(values) for name, values in results.items()}
+
+    print(
+        f"\nTensorFlow {tf.__version__}, Keras {keras.__version__}, keras-hub "
+        f"{keras_hub.__version__}, ResNet-18 (keras-hub), CPU, batch {args.batch_size}, "
+        f"{args.image_size}px; {args.steps} timed steps after {args.warmup}, best of "
+        f"{args.repeats} runs; load average {os.getloadavg()[0]:.1f}"
+    )
+    for name, label in (
+        ("hand", "hand-written loop, batches in memory"),
+        ("project", "project train.main, model.backbone=keras_hub"),
+    ):
+        runs = ", ".join(f"{v:.1f}" for v in results[name])
+        print(f"  {label:<48} {best[name]:8.1f} samples/s  ({runs})")
+    print(
+        f"  project / hand-written (in memory)               {best['project'] / best['hand']:.3f}x"
     )
 
 
