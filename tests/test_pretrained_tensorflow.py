@@ -234,6 +234,8 @@ def test_a_frozen_warm_start_moves_the_head_then_the_backbone_and_exports(
     assert record["source"] == str(published)
     card = (run / "report" / "model_card.md").read_text()
     assert record["sha256"] in card and "licence: apache-2.0" in card, card
+    tracked = list((project.path / "runs" / "mlflow").rglob("backbone.json"))
+    assert [json.loads(path.read_text()) for path in tracked] == [record], tracked
 
     project.module("export", "--checkpoint", str(run))
     checks = json.loads((run / "export" / "export.json").read_text())
