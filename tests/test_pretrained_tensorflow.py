@@ -277,6 +277,7 @@ def test_an_unknown_preset_name_stops_with_one_line_naming_it(keras_hub_project:
     assert "model.pretrained=no_such_preset" in line, line
 
 
+@pytest.mark.parametrize("keras_hub_project", ["image"], indirect=True)  # the config's check
 def test_pretrained_weights_need_a_pretrained_backbone(
     keras_hub_project: Project, published: Path
 ) -> None:
