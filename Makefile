@@ -60,11 +60,12 @@ bench-train: $(VENV)/bin/dlstart  ## samples/s of the generated FRAMEWORK image 
 	&& $$python -m pip install --quiet 'cookiecutter>=2.6,<3' \
 	&& $$python bench/train_throughput.py --framework $(FRAMEWORK)
 
-# The PyTorch test environment with requirements/pretrained.txt layered on (tests/test_pretrained.py).
-bench-pretrained: $(VENV)/bin/dlstart  ## samples/s fine-tuning a pretrained backbone (PyTorch image) vs a hand-written loop
-	python=$$($(VENV)/bin/python -c 'from tests.test_pretrained import pretrained_env; print(pretrained_env("pytorch").python)') \
+# The framework's test environment with requirements/pretrained.txt layered on
+# (tests/test_pretrained.py, tests/test_pretrained_tensorflow.py).
+bench-pretrained: $(VENV)/bin/dlstart  ## samples/s fine-tuning a pretrained backbone (FRAMEWORK=pytorch|tensorflow image) vs a hand-written loop
+	python=$$($(VENV)/bin/python -c 'import sys; from tests import test_pretrained as p, test_pretrained_tensorflow as t; print((t.keras_hub_env() if sys.argv[1] == "tensorflow" else p.pretrained_env("pytorch")).python)' $(FRAMEWORK)) \
 	&& $$python -m pip install --quiet 'cookiecutter>=2.6,<3' \
-	&& $$python bench/pretrained.py
+	&& $$python bench/pretrained.py --framework $(FRAMEWORK)
 
 bench-serve: $(VENV)/bin/dlstart  ## req/s, p50/p99 and memory of each framework's image server, batching on vs off
 	$(VENV)/bin/python bench/serve_load.py $(ARGS)

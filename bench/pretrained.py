@@ -1,7 +1,7 @@
 """Fine-tuning throughput with a pretrained backbone: the generated image project vs a
 hand-written loop around the same model, per framework.
 
-    python bench/pretrained.py [--framework pytorch|jax] [--steps 20] [--image-size 224]
+    python bench/pretrained.py [--framework pytorch|tensorflow|jax] [--steps 20] [--image-size 224]
 
 PyTorch (`--framework pytorch`, the default):
 
@@ -20,6 +20,12 @@ falls inside the project's timed windows):
 
 Each is run `--repeats` times, interleaved; a run's figure is its fastest window of WINDOW steps
 after `--warmup` untimed steps, and the best run is reported (as `timeit` does).
+
+TensorFlow: the "published" model is a ResNet-18-shaped keras-hub `ResNetBackbone` (random
+weights) saved with `save_to_preset`; `hand-written` is keras-hub's `ResNetImageClassifier` around
+it (a new head for the sample's classes), a `tf.function` step with `GradientTape`, sparse
+cross-entropy and Keras' AdamW over batches decoded up front (not XLA-compiled, as the project's
+default `trainer.compile=false`), against `project train` with `model.backbone=keras_hub`.
 
 JAX (`--framework jax`): run it with the JAX environment plus cookiecutter; nothing else (no
 torch, no transformers). The "published" ResNet-18 is written by the project itself: its Flax NNX
@@ -60,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each loop (best kept)")
-    parser.add_argument("--framework", choices=("pytorch", "jax"), default="pytorch")
+    parser.add_argument("--framework", choices=("pytorch", "tensorflow", "jax"), default="pytorch")
     return parser.parse_args(argv)
 
 
@@ -96,10 +102,9 @@ def publish_resnet18(folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.framework == "jax":
-        bench_jax(args)
-    else:
-        bench_pytorch(args)
+    {"pytorch": bench_pytorch, "tensorflow": bench_tensorflow, "jax": bench_jax}[args.framework](
+        args
+    )
 
 
 def bench_pytorch(args: argparse.Namespace) -> None:
@@ -371,6 +376,122 @@ def bench_jax(args: argparse.Namespace) -> None:
     for name, label in (
         ("hand", "hand-written jax.jit loop, batches in memory"),
         ("project", "project train.main, model.backbone=transformers"),
+    ):
+        runs = ", ".join(f"{v:.1f}" for v in results[name])
+        print(f"  {label:<48} {best[name]:8.1f} samples/s  ({runs})")
+    print(
+        f"  project / hand-written (in memory)               {best['project'] / best['hand']:.3f}x"
+    )
+
+
+def publish_keras_resnet18(folder: Path) -> None:
+    import keras_hub
+
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[2, 2, 2, 2],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block",
+    )
+    keras_hub.models.ResNetImageClassifier(backbone, num_classes=1000).save_to_preset(str(folder))
+
+
+def bench_tensorflow(args: argparse.Namespace) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import keras_hub
+    import numpy as np
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = bake_image_project("tensorflow", Path(tmp), PACKAGE)
+        config_module, data, train = import_modules(project, PACKAGE, "config", "data", "train")
+        weights = Path(tmp) / "resnet-18"
+        publish_keras_resnet18(weights)
+        data_path = Path(tmp) / "data"
+        data.write_sample(data_path)
+        for split in ("val", "test"):  # no evaluation inside the project's timed windows
+            shutil.rmtree(data_path / split)
+        overrides = [
+            f"data.path={data_path}",
+            f"data.batch_size={args.batch_size}",
+            f"data.image_size={args.image_size}",
+            "model.backbone=keras_hub",
+            f"model.pretrained={weights}",
+        ]
+        config = config_module.load_config(overrides=overrides)
+        examples = data.load_split(config.data, "train")
+        preprocessor = data.Preprocessor.fit(examples, config.data)
+        images = preprocessor.encode(examples)["image"]
+        labels = preprocessor.encode_targets(examples)
+
+        def in_memory() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            rng = np.random.default_rng(0)
+            while True:
+                order = rng.permutation(len(labels))
+                for i in range(0, len(order) - args.batch_size + 1, args.batch_size):
+                    index = order[i : i + args.batch_size]
+                    yield tf.constant(images[index]), tf.constant(labels[index])
+
+        def hand_written() -> float:
+            keras.utils.set_random_seed(0)
+            backbone = keras_hub.models.Backbone.from_preset(str(weights))
+            model = keras_hub.models.ResNetImageClassifier(
+                backbone, num_classes=preprocessor.output_size
+            )
+            optimizer = keras.optimizers.AdamW(learning_rate=config.optim.lr)
+            loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            batches = in_memory()
+
+            @tf.function
+            def train_step(x: tf.Tensor, y: tf.Tensor) -> None:
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y, model(x, training=True))
+                grads = tape.gradient(loss, model.trainable_variables)
+                optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+            return args.batch_size / time_steps(
+                lambda: train_step(*next(batches)), args.warmup, args.steps
+            )
+
+        def project_train(repeat: int) -> float:
+            run_dir = Path(tmp) / "runs"
+            total = args.warmup + args.steps
+            train.main(
+                [
+                    *overrides,
+                    f"run.dir={run_dir}",
+                    f"run.name=r{repeat}",
+                    f"trainer.max_steps={total}",
+                    f"trainer.checkpoint_every={total}",
+                    f"log.every={WINDOW}",
+                    "log.tensorboard=false",
+                    "log.report=false",
+                    "log.mlflow=false",
+                ]
+            )
+            lines = (run_dir / f"r{repeat}" / "metrics.jsonl").read_text().splitlines()
+            records = [json.loads(line) for line in lines]
+            timed = [r for r in records if r["split"] == "train" and r["step"] > args.warmup]
+            return max(r["samples_per_s"] for r in timed)
+
+        results: dict[str, list[float]] = {"hand": [], "project": []}
+        for repeat in range(args.repeats):
+            results["hand"].append(hand_written())
+            results["project"].append(project_train(repeat))
+        best = {name: max(values) for name, values in results.items()}
+
+    print(
+        f"\nTensorFlow {tf.__version__}, Keras {keras.__version__}, keras-hub "
+        f"{keras_hub.__version__}, ResNet-18 (keras-hub), CPU, batch {args.batch_size}, "
+        f"{args.image_size}px; {args.steps} timed steps after {args.warmup}, best of "
+        f"{args.repeats} runs; load average {os.getloadavg()[0]:.1f}"
+    )
+    for name, label in (
+        ("hand", "hand-written loop, batches in memory"),
+        ("project", "project train.main, model.backbone=keras_hub"),
     ):
         runs = ", ".join(f"{v:.1f}" for v in results[name])
         print(f"  {label:<48} {best[name]:8.1f} samples/s  ({runs})")

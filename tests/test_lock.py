@@ -88,7 +88,7 @@ def test_render_keeps_header_spelling_and_extras_in_canonical_order(tree: Path) 
 def fake_resolve(results: dict[tuple[str, ...], dict[str, str]]):
     """A stand-in for uv: the pins for each combination of input list names."""
 
-    def resolve(entry, inputs, prefer, upgrade, python=None, fixed=None):
+    def resolve(entry, inputs, prefer, upgrade, python=None, fixed=None, excluded=None):
         found = results[tuple(path.stem for path in inputs)]
         return {name: (name, version) for name, version in found.items()}
 
@@ -212,3 +212,13 @@ def test_check_fails_on_a_package_added_only_to_the_input_list(
     assert lock.main([]) == 0
     assert output.read_text() == "# Tools.\npytest==9.2.0\nruff==0.17.6\n"
     assert lock.main(["--check"]) == 0
+
+
+def test_tensorflows_pretrained_layer_leaves_out_tensorflow_text() -> None:
+    """keras-hub declares tensorflow-text, which needs `tensorflow` beside tensorflow-cpu: the
+    layer pins keras-hub's other dependencies and is installed with --no-deps."""
+    layer = lock.Lock("tensorflow", "pretrained")
+    pins = lock.read_pins(layer.output)
+    assert "keras-hub" in pins and "tokenizers" in pins
+    assert not {"tensorflow-text", "tensorflow"} & pins.keys()
+    assert "--no-deps -r requirements/pretrained.txt" in layer.output.read_text()

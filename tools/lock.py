@@ -56,12 +56,16 @@ LAYERS = {
     ("jax", "export"): ("cuda", "tpu"),
     ("pytorch", "pretrained"): ("cpu", "cuda", "apple"),
     ("jax", "pretrained"): ("cpu", "cuda", "tpu"),
+    ("tensorflow", "pretrained"): ("cpu", "cuda", "tpu"),
     ("pytorch", "mobile"): ("cpu",),
     ("pytorch", "research"): ("cpu", "cuda", "apple"),
     ("tensorflow", "research"): ("cpu", "cuda", "tpu"),
     ("jax", "research"): ("cpu", "cuda", "tpu"),
 }
 DIRECT_ONLY = {(SHARED, "dev")}
+# Dependencies a layer leaves out (its file is installed with pip's --no-deps): keras-hub declares
+# tensorflow-text, which requires `tensorflow` beside tensorflow-cpu; its tokenizers run without it.
+EXCLUDED = {("tensorflow", "pretrained"): ["tensorflow-text"]}
 # Pins that may differ from cpu.txt (what CI installs and tests); every other shared pin must not.
 DIFFERS_FROM_CPU = {("tensorflow", "tpu"): {"tensorboard"}}  # tensorflow-tpu 2.20 needs 2.20
 TORCH_CPU = ("pytorch", CPU)
@@ -190,14 +194,17 @@ def resolve(
     upgrade: list[str],
     python: str | None = None,
     fixed: Pins | None = None,
+    excluded: list[str] | None = None,
 ) -> Pins:
     """uv's resolution of `inputs` for `lock`'s platform, keeping the versions of `prefer` where
-    it can and those of `fixed` always."""
+    it can and those of `fixed` always, without the packages `excluded`."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.txt"
         out.write_text("".join(f"{name}=={version}\n" for name, version in prefer.values()))
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text("".join(f"{n}=={v}\n" for n, v in (fixed or {}).values()))
+        excludes = Path(tmp) / "excludes.txt"
+        excludes.write_text("".join(f"{name}\n" for name in excluded or []))
         command = [
             uv(),
             "pip",
@@ -205,6 +212,7 @@ def resolve(
             *map(str, inputs),
             f"--output-file={out}",
             f"--constraint={constraints}",
+            f"--excludes={excludes}",
             f"--python={sys.executable}",  # uv needs an interpreter, not one of this version
             f"--python-version={python or lock.python}",
             f"--python-platform={lock.platform}",
@@ -254,7 +262,12 @@ def _lock_pins(
         base = lock.sibling(target)
         below = current(base)
         combined = resolve(
-            base, [base.source, lock.source], {**prefer, **added, **below}, upgrade, fixed=below
+            base,
+            [base.source, lock.source],
+            {**prefer, **added, **below},
+            upgrade,
+            fixed=below,
+            excluded=EXCLUDED.get((lock.template, lock.target)),
         )
         moved = [
             f"{below[n][0]} {below[n][1]} -> {v}"

@@ -197,6 +197,7 @@ def model_card(
     if "parameters" in figures:
         lines.append(f"- parameters: {figures['parameters']:,}")
     lines.append(f"- config: {_flat(config.model.model_dump())}")
+    lines += _backbone(run)
     lines += ["", "## Training", ""]
     steps = max((r["step"] for r in records), default=0)
     rates = [r["samples_per_s"] for r in train if r.get("samples_per_s")]
@@ -244,6 +245,18 @@ def _results(val: list[dict[str, Any]], figures: dict[str, Any]) -> list[str]:
         )
         lines += ["", "Predicted vs true: `predicted_vs_true.png`; curves: `curves.png`."]
     return lines
+
+
+def _backbone(run: Run) -> list[str]:
+    """The pretrained weights' source, hash and licence, when the run started from some."""
+    path = run.root / "backbone.json"
+    if not path.is_file():
+        return []
+    record = json.loads(path.read_text())
+    return [
+        f"- pretrained weights: `{record['source']}` ({record['library']}), sha256"
+        f" {record['sha256']}, licence: {record['license']}"
+    ]
 
 
 def _exports(run: Run) -> list[str]:

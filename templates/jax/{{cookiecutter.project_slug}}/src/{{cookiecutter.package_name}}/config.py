@@ -113,10 +113,10 @@ class DataConfig(Section):
 
 class ModelConfig(Section):
 {%- if cookiecutter.task != "tabular" %}
-{%- if cookiecutter._framework != "tensorflow" %}
-    backbone: Literal["default", "transformers"]
+{%- if cookiecutter._framework == "tensorflow" %}
+    backbone: Literal["default", "keras_hub"]
 {%- else %}
-    backbone: Literal["default"]
+    backbone: Literal["default", "transformers"]
 {%- endif %}
     pretrained: Text | None = Field(description="a model name, a folder or null")
     freeze_epochs: NonNegativeInt
@@ -145,17 +145,10 @@ class ModelConfig(Section):
     @model_validator(mode="after")
     def _pretrained_with_backbone(self) -> ModelConfig:
         if self.backbone == "default" and self.pretrained is not None:
-{%- if cookiecutter._framework != "tensorflow" %}
             raise ValueError(
                 "config key model.pretrained needs a pretrained model.backbone"
                 f" (model.backbone is {self.backbone}; see the README's pretrained section)"
             )
-{%- else %}
-            raise ValueError(
-                "config key model.pretrained must be null: this template has no pretrained"
-                " backbone yet (model.backbone is default)"
-            )
-{%- endif %}
         if self.backbone != "default" and self.pretrained is None:
             raise ValueError(
                 "config key model.pretrained must name the weights of"

@@ -111,7 +111,7 @@ class Tracker:
         _write_state(self.run, {"copied": self.copied})
 
     def _log_artifacts(self) -> None:
-        for name in ("config.yaml", "preprocessor.json"):
+        for name in ("config.yaml", "preprocessor.json", "backbone.json"):
             if (self.run.root / name).is_file():
                 self.client.log_artifact(self.run_id, str(self.run.root / name))
         report = self.run.root / "report"

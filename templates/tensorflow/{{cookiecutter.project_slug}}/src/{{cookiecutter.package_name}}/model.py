@@ -41,6 +41,12 @@ PAD_ID = 0
 
 
 def build_model(config: ModelConfig, preprocessor: Preprocessor) -> keras.Model:
+{%- if cookiecutter.task != "tabular" %}
+    if config.backbone != "default":
+        from {{ cookiecutter.package_name }} import pretrained  # needs requirements/pretrained.txt
+
+        return pretrained.build(config, preprocessor)
+{%- endif %}
     inputs = {
         name: keras.Input(shape, dtype=dtype, name=name)
         for name, (shape, dtype) in preprocessor.input_spec.items()

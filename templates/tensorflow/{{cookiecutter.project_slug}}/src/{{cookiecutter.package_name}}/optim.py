@@ -7,7 +7,9 @@
 - `NesterovSGD`: PyTorch's SGD with Nesterov momentum: the learning rate scales the update, not
   the momentum buffer, and weight decay is added to the gradient (kernels and embeddings only).
 
-Gradients are clipped to the global norm `optim.grad_clip` before either update.
+Gradients are clipped to the global norm `optim.grad_clip` before either update. Both take
+per-variable learning-rate factors (`scale_variables`): a pretrained backbone learns slower than
+its new head, and not at all during a frozen warm start.
 """
 
 from __future__ import annotations
@@ -47,14 +49,40 @@ def decays(variable: keras.Variable) -> bool:
     return len(variable.shape) >= 2
 
 
+class VariableRates:
+    """Learning-rate factors of some variables: `scale`, and 0 before optimizer step
+    `frozen_until`; the others learn at the schedule's rate."""
+
+    scaled: frozenset[int] = frozenset()
+    scale, frozen_until = 1.0, 0
+
+    def scale_variables(
+        self, variables: list[keras.Variable], scale: float, frozen_until: int
+    ) -> None:
+        self.scaled = frozenset(self._var_key(v) for v in variables)
+        self.scale, self.frozen_until = scale, frozen_until
+
+    def rate(self, learning_rate, variable: keras.Variable):
+        lr = ops.cast(learning_rate, variable.dtype)
+        if self._var_key(variable) not in self.scaled:
+            return lr
+        frozen = self.iterations < self.frozen_until
+        return ops.where(frozen, ops.zeros_like(lr), lr * ops.cast(self.scale, variable.dtype))
+
+
 @keras.saving.register_keras_serializable(package="{{ cookiecutter.package_name }}")
-class AdamW(keras.optimizers.AdamW):
+class AdamW(VariableRates, keras.optimizers.AdamW):
     def _use_weight_decay(self, variable: keras.Variable) -> bool:
         return decays(variable)
 
+    def _apply_weight_decay(self, variables: list[keras.Variable]) -> None:
+        """In `update_step`, at each variable's own rate."""
+
     def update_step(self, gradient, variable, learning_rate) -> None:
-        lr = ops.cast(learning_rate, variable.dtype)
+        lr = self.rate(learning_rate, variable)
         gradient = ops.cast(gradient, variable.dtype)
+        if self.weight_decay and decays(variable):
+            self.assign_sub(variable, variable * ops.cast(self.weight_decay, variable.dtype) * lr)
         step = ops.cast(self.iterations + 1, variable.dtype)
         first_correction = 1 - ops.power(ops.cast(self.beta_1, variable.dtype), step)
         second_correction = 1 - ops.power(ops.cast(self.beta_2, variable.dtype), step)
@@ -67,7 +95,7 @@ class AdamW(keras.optimizers.AdamW):
 
 
 @keras.saving.register_keras_serializable(package="{{ cookiecutter.package_name }}")
-class NesterovSGD(keras.optimizers.Optimizer):
+class NesterovSGD(VariableRates, keras.optimizers.Optimizer):
     def __init__(self, learning_rate, momentum: float, l2: float, **kwargs) -> None:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.momentum, self.l2 = momentum, l2
@@ -79,7 +107,7 @@ class NesterovSGD(keras.optimizers.Optimizer):
         self._buffers = self.add_optimizer_variables(variables, "momentum")
 
     def update_step(self, gradient, variable, learning_rate) -> None:
-        lr = ops.cast(learning_rate, variable.dtype)
+        lr = self.rate(learning_rate, variable)
         gradient = ops.cast(gradient, variable.dtype)
         if self.l2 and decays(variable):
             gradient = gradient + self.l2 * variable

@@ -32,6 +32,9 @@ from {{ cookiecutter.package_name }} import (
     console,
     devices,
     preemption,
+{%- if cookiecutter.task != "tabular" %}
+    pretrained,
+{%- endif %}
     recipe,
     report,
     tracking,
@@ -68,9 +71,17 @@ def train(config: Config) -> Run:
     train_examples = load_split(config.data, "train")
     saved = run.root / PREPROCESSOR_FILE
     first_start = not run.started  # a start that failed before a checkpoint starts over
+{%- if cookiecutter.task == "text" %}
+    preprocessor = (
+        pretrained.adapt(Preprocessor.fit(train_examples, config.data), config.model)
+        if first_start
+        else Preprocessor.load(saved)
+    )
+{%- else %}
     preprocessor = (
         Preprocessor.fit(train_examples, config.data) if first_start else Preprocessor.load(saved)
     )
+{%- endif %}
     if chief:
         run.prepare(config)
         if first_start:
@@ -82,10 +93,18 @@ def train(config: Config) -> Run:
         model = build_model(config.model, preprocessor)
         optimizer = build_optimizer(config.optim, total_steps, config.trainer.precision)
         optimizer.build(model.trainable_variables)
+{%- if cookiecutter.task != "tabular" %}
+        frozen_steps = config.model.freeze_epochs * steps_per_epoch
+        pretrained.scale_backbone(optimizer, model, config, frozen_steps)
+{%- endif %}
         checkpoints = Checkpoints(
             run.checkpoints, model, optimizer, config.trainer.keep_checkpoints, writer=chief
         )
         resumed_from = checkpoints.restore_latest()
+{%- if cookiecutter.task != "tabular" %}
+        if not resumed_from:
+            pretrained.load_weights(model, config.model, run.root if chief else None)
+{%- endif %}
     start = int(optimizer.iterations.numpy())
     if resumed_from:
         say(console.resumed(start, resumed_from))
