@@ -211,6 +211,8 @@ def _open(run: Run, config: Config, uri: str) -> tuple[Any, str]:
     if diff := _git("diff", "HEAD"):
         client.log_text(run_id, diff, "git/uncommitted.diff")
     return client, run_id
+
+
 def _create_experiment(client: Any, name: str, uri: str) -> str:
     """A new experiment (in the local store, with its artifacts under runs/mlflow/artifacts/),
     or the one another process (a sweep's other worker) has just created."""
