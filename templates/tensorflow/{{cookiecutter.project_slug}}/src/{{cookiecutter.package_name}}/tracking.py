@@ -1,12 +1,12 @@
 """Experiment tracking with MLflow: each run is an MLflow run, continued when the run resumes.
 
 Training calls `start(run, config)` once and closes the tracker at its end. The tracker is a
-process of its own at low priority, so that importing MLflow, opening its store and writing to
-it never hold up a training step. It records the resolved config as params; the git commit, the
-uncommitted diff, the hardware and a fingerprint of the data; every line of `metrics.jsonl` as
-metrics (per step, per epoch), copied as training writes them; at the end the config, the
-preprocessing and the report as artifacts. It ends the MLflow run FINISHED, or KILLED when
-training stopped before its end (preempted, failed, or its process killed).
+process of its own at the lowest priority, so that importing MLflow, opening its store and
+writing to it never hold up a training step. It records the resolved config as params; the git
+commit, the uncommitted diff, the hardware and a fingerprint of the data; every line of
+`metrics.jsonl` as metrics (per step, per epoch), copied as training writes them; at the end
+the config, the preprocessing and the report as artifacts. It ends the MLflow run FINISHED, or
+KILLED when training stopped before its end (preempted, failed, or its process killed).
 
 The store is `runs/mlflow/` (a SQLite database and the artifacts; `make ui` shows it), or the
 server of `log.mlflow_uri`. An unreachable server, or a failure while tracking, prints one
@@ -98,7 +98,7 @@ def follow(run: Run) -> None:
     """The tracking process: records the run as it trains until training says how it ended (a
     line on stdin), or the end of stdin says that its process died."""
     with contextlib.suppress(OSError):
-        os.nice(10)  # tracking takes the CPU time that training leaves
+        os.nice(19)  # the lowest priority: tracking takes the CPU time that training leaves
     done, sys.stdout = sys.stdout, sys.stderr  # stdout carries one line: DONE
     ended = threading.Event()
     status: list[str] = []
