@@ -72,12 +72,15 @@ print(json.dumps([
 """
 # A worker of the sweep module's own loop whose trials take a moment each instead of training.
 # It says it is ready and waits for the file `go`; then, all at once, it claims BURST places
-# (more than the study has, all workers together), and either dies holding them or finishes
-# them and goes on with the sweep's loop.
+# (more than the study has, all workers together), and either dies holding them, or finishes
+# them, claims BURST more from one look at the study once the dead one's trials are given up
+# (so that each claim goes for the same interrupted run), and goes on with the sweep's loop.
 RACER = """
 import os, random, sys, time
 from pathlib import Path
-from {package}.sweep import Sweep, claim_place, next_trial, open_study, suggest
+from {package}.sweep import (
+    Sweep, claim_place, give_up_abandoned, interrupted_runs, next_trial, open_study, suggest,
+)
 
 storage, folder, die = sys.argv[1] or None, Path(sys.argv[2]), sys.argv[3] == "die"
 sweep = Sweep(
@@ -105,6 +108,14 @@ def finish(trial):
 
 for trial in claimed:
     finish(trial)
+while not interrupted_runs(trials := study.get_trials(deepcopy=False)) and any(
+    t.state.name == "RUNNING" for t in trials
+):
+    give_up_abandoned(study, sweep)
+    time.sleep(0.01)
+for trial in [claim_place(study, trials, sweep) for _ in range({burst})]:
+    if trial is not None:
+        finish(trial)
 while (trial := next_trial(study, sweep)) is not None:
     finish(trial)
 """

@@ -163,7 +163,10 @@ def open_study(sweep: Sweep) -> Any:
 
         sweep.run_dir.mkdir(parents=True, exist_ok=True)
         storage = optuna.storages.JournalStorage(
-            JournalFileBackend(str(sweep.run_dir / "optuna.journal"))
+            # An absolute path: a worker killed while writing leaves the file's lock behind,
+            # which Optuna frees after 30 s only if the lock's link resolves (and relative, it
+            # does not): its other workers would wait forever.
+            JournalFileBackend(str((sweep.run_dir / "optuna.journal").absolute()))
         )
     pruner = optuna.pruners.MedianPruner(
         n_startup_trials=sweep.startup_trials, n_warmup_steps=sweep.warmup_epochs
@@ -286,12 +289,15 @@ def _run(trial: Any) -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs: a zombie (ended, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError):  # Linux tells a zombie by its state, Z
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     return True
 
 
