@@ -2,10 +2,15 @@
 
 - a sweep: a bad trial is pruned on its per-epoch val metric; a worker killed mid-trial and two
   workers started after it finish the study with exactly the planned trials, the interrupted
-  one retried from its own checkpoint in its own run folder, none counted twice;
-- every run's report (PNGs that decode, a confusion matrix holding the val split), its MLflow
-  run (params, metrics, artifacts; a resumed run continues it), an unreachable MLflow server
-  that only warns, and `compare` grouping runs that differ only in seed.
+  one retried from its own checkpoint in its own run folder, none counted twice (the journal
+  file in PyTorch and JAX, a SQLite database URL in TensorFlow);
+- every run's report (PNGs that decode, a confusion matrix holding the val split) and its MLflow
+  run (params, metrics, artifacts; a resumed run continues it).
+
+Shared code, checked once (in the PyTorch project): workers racing for the trials of one study,
+through a journal file and through a SQLite URL, finish exactly the planned count, a dead
+worker's trial retried; an unreachable MLflow server only warns; `compare` groups runs that
+differ only in seed; bad input is one line.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import re
 import signal
 import struct
+import subprocess
 import time
 import zlib
 from pathlib import Path
@@ -47,19 +53,74 @@ pruner: {{startup_trials: 1, warmup_epochs: 0}}
 space:
   optim.lr: {{choices: [{GOOD_LR}, {BAD_LR}]}}
 """
+# Where each framework's sweep keeps its study: the default journal, or a database URL.
+STORAGE = {"pytorch": None, "tensorflow": "sqlite:///runs/study.db", "jax": None}
 STUDY_STATE = """
 import json, sys
 import optuna
 from optuna.storages.journal import JournalFileBackend
 
-storage = optuna.storages.JournalStorage(JournalFileBackend(sys.argv[1]))
-study = optuna.load_study(study_name="study", storage=storage)
+where, name = sys.argv[1:3]
+storage = where if "://" in where else optuna.storages.JournalStorage(JournalFileBackend(where))
+study = optuna.load_study(study_name=name, storage=storage)
 print(json.dumps([
     {"number": t.number, "state": t.state.name, "run": t.user_attrs.get("run_path"),
+     "run_number": t.user_attrs.get("run"), "ended": t.user_attrs.get("ended"),
      "worker": t.user_attrs.get("worker"), "lr": t.params.get("optim.lr")}
     for t in study.trials
 ]))
 """
+# A worker of the sweep module's own loop whose trials take a moment each instead of training.
+# It says it is ready and waits for the file `go`; then, all at once, it claims BURST places
+# (more than the study has, all workers together), and either dies holding them, or finishes
+# them, claims BURST more from one look at the study once the dead one's trials are given up
+# (so that each claim goes for the same interrupted run), and goes on with the sweep's loop.
+RACER = """
+import os, random, sys, time
+from pathlib import Path
+from {package}.sweep import (
+    Sweep, claim_place, give_up_abandoned, interrupted_runs, next_trial, open_study, suggest,
+)
+
+storage, folder, die = sys.argv[1] or None, Path(sys.argv[2]), sys.argv[3] == "die"
+sweep = Sweep(
+    study="race", trials={trials}, metric="accuracy", seed=None, storage=storage,
+    stale_after_s=60, startup_trials=1, warmup_epochs=0,
+    space={{"optim.lr": {{"low": 1e-4, "high": 0.1, "log": True}}}}, base=(), run_dir=folder,
+)
+study = open_study(sweep)
+(folder / f"ready-{{os.getpid()}}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.01)
+burst = [claim_place(study, study.get_trials(deepcopy=False), sweep) for _ in range({burst})]
+claimed = [trial for trial in burst if trial is not None]
+for trial in claimed:
+    suggest(trial, sweep.space)
+if die:
+    os._exit(1)
+
+
+def finish(trial):
+    suggest(trial, sweep.space)
+    time.sleep(random.uniform(0.01, 0.03))
+    study.tell(trial, random.random())
+
+
+for trial in claimed:
+    finish(trial)
+while not interrupted_runs(trials := study.get_trials(deepcopy=False)) and any(
+    t.state.name == "RUNNING" for t in trials
+):
+    give_up_abandoned(study, sweep)
+    time.sleep(0.01)
+for trial in [claim_place(study, trials, sweep) for _ in range({burst})]:
+    if trial is not None:
+        finish(trial)
+while (trial := next_trial(study, sweep)) is not None:
+    finish(trial)
+"""
+BURST = 8
+RACE_TRIALS = 20
 MLFLOW_RUN = """
 import json, sys
 from mlflow.tracking import MlflowClient
@@ -87,6 +148,14 @@ def project(request: pytest.FixtureRequest, baked_project) -> Project:
     return project
 
 
+@pytest.fixture(scope="module")
+def pytorch_project(baked_project) -> Project:
+    """For the shared code, checked once."""
+    project = baked_project("pytorch", TASK)
+    project.module("data", "sample", "--out", "data/sample")
+    return project
+
+
 def python_json(project: Project, script: str, *args: str) -> object:
     return json.loads(project.run(str(project.env.python), "-c", script, *args).stdout)
 
@@ -108,8 +177,11 @@ def last_step(run: Path) -> int:
 
 
 def test_sweep_prunes_survives_a_kill_and_shares_the_study(project: Project) -> None:
-    (project.path / "configs" / "test_sweep.yaml").write_text(SWEEP)
-    args = ("--sweep", "configs/test_sweep.yaml", *QUICK)
+    storage = STORAGE[project.framework]
+    sweep = SWEEP + (f"storage: {storage}\n" if storage else "")
+    (project.path / "configs" / "test_sweep.yaml").write_text(sweep)
+    # Tracking and reports are tested below: here they would only slow each trial.
+    args = ("--sweep", "configs/test_sweep.yaml", *QUICK, "log.mlflow=false", "log.report=false")
     study = project.path / "runs" / "study"
 
     first = project.popen_module("sweep", *args)
@@ -127,12 +199,14 @@ def test_sweep_prunes_survives_a_kill_and_shares_the_study(project: Project) -> 
         assert worker.returncode == 0, outputs[-1]
         assert "Best: trial " in outputs[-1], outputs[-1]
 
-    trials = python_json(project, STUDY_STATE, str(study / "optuna.journal"))
-    states = [t["state"] for t in trials]
+    where = storage or str(study / "optuna.journal")
+    trials = python_json(project, STUDY_STATE, where, "study")
     finished = [t for t in trials if t["state"] in ("COMPLETE", "PRUNED")]
     assert len(finished) == 4, trials
-    assert states.count("FAIL") == 1 and "RUNNING" not in states, trials
-    assert states[:2] == ["COMPLETE", "PRUNED"] and trials[1]["lr"] == str(BAD_LR), trials
+    interrupted_trials = [t for t in trials if t["state"] == "FAIL" and not t["ended"]]
+    assert len(interrupted_trials) == 1 and all(t["state"] != "RUNNING" for t in trials), trials
+    assert [t["state"] for t in trials[:2]] == ["COMPLETE", "PRUNED"], trials
+    assert trials[1]["lr"] == str(BAD_LR), trials
     assert len({t["run"] for t in finished}) == 4, trials  # no run counted twice
     retried = next(t for t in finished if t["run"] == str(interrupted.relative_to(project.path)))
     assert retried["lr"] == trials[2]["lr"], trials
@@ -143,16 +217,51 @@ def test_sweep_prunes_survives_a_kill_and_shares_the_study(project: Project) -> 
     assert f"lr: {GOOD_LR}" in best and "max_epochs: 3" in best, best
 
 
-def test_report_tracking_and_compare(project: Project) -> None:
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_racing_workers_finish_exactly_the_planned_trials(
+    pytorch_project: Project, storage: str
+) -> None:
+    project = pytorch_project
+    folder = project.path / "runs" / f"race-{storage}"
+    folder.mkdir(parents=True)
+    where = f"sqlite:///{folder}/optuna.db" if storage == "sqlite" else ""
+    script = RACER.format(package=project.package, trials=RACE_TRIALS, burst=BURST)
+    racers = [
+        subprocess.Popen(
+            [str(project.env.python), "-c", script, where, str(folder), fate],
+            cwd=project.path,
+            env=project.env.environ(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for fate in ("live", "die", "live")
+    ]
+    deadline = time.monotonic() + 300
+    while len(list(folder.glob("ready-*"))) < len(racers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (folder / "go").touch()
+    while [r for r in racers if r.poll() is None] and time.monotonic() < deadline:
+        time.sleep(0.1)  # polls each, reaping the racer that dies: a zombie still looks alive
+    outputs = [stop(racer) for racer in racers]
+    assert [r.returncode for r in racers] == [0, 1, 0], outputs
+
+    trials = python_json(project, STUDY_STATE, where or str(folder / "optuna.journal"), "race")
+    complete = [t for t in trials if t["state"] == "COMPLETE"]
+    assert len(trials) > RACE_TRIALS and len(complete) == RACE_TRIALS, trials  # none over
+    assert len({t["run_number"] for t in complete}) == RACE_TRIALS, trials  # none twice
+    assert {t["state"] for t in trials} == {"COMPLETE", "FAIL"}, trials  # none left running
+    dead = [t for t in trials if t["state"] == "FAIL" and t["ended"] != "surplus"]
+    assert dead and all(t["ended"] is None for t in dead), trials  # the dead racer's trials
+    for trial in dead:
+        retry = next(t for t in complete if t["run_number"] == trial["run_number"])
+        assert retry["lr"] == trial["lr"] and retry["number"] > trial["number"], trials
+
+
+def test_report_and_tracking(project: Project) -> None:
     steps = [*QUICK, "trainer.max_epochs=1"]
     project.module("train", *steps, "run.name=seed-0")
     resumed = project.module("train", *steps, "run.name=seed-0", "trainer.max_epochs=2")
-    project.module("train", *steps, "run.name=seed-1", "seed=1", "trainer.max_epochs=2")
-    port = free_port()
-    uri = f"log.mlflow_uri=http://127.0.0.1:{port}"
-    unreachable = project.module(
-        "train", *steps, "run.name=other", "optim.lr=0.01", "trainer.max_steps=2", uri
-    )
 
     run = project.path / "runs" / "seed-0"
     report = run / "report"
@@ -178,9 +287,29 @@ def test_report_tracking_and_compare(project: Project) -> None:
     assert tracked["tags"]["data.fingerprint"] and tracked["tags"]["hardware"]
     assert {"config.yaml", "preprocessor.json", "report/model_card.md"} <= set(tracked["artifacts"])
 
+
+def test_preempted_and_unreachable_tracking_and_compare(pytorch_project: Project) -> None:
+    project = pytorch_project
+    steps = [*QUICK, "trainer.max_epochs=1"]
+    project.module("train", *steps, "run.name=seed-0", "log.mlflow=false")
+    port = free_port()
+    uri = f"log.mlflow_uri=http://127.0.0.1:{port}"
+    unreachable = project.module("train", *steps, "run.name=seed-1", "seed=1", uri)
+    other = project.path / "runs" / "other"
+    preempted = project.popen_module(
+        "train", *QUICK, "run.name=other", "optim.lr=0.01", "trainer.max_steps=1000000",
+        "log.report=false",
+    )  # fmt: skip
+    wait_for(lambda: last_step(other) >= 4, preempted, "step 4")
+    preempted.send_signal(signal.SIGTERM)
+    assert preempted.wait(timeout=120) == 75, stop(preempted)
+    killed = python_json(project, MLFLOW_RUN, str(other / "mlflow.json"))
+    assert killed["status"] == "KILLED" and killed["loss_steps"][:2] == [2, 4], killed
+
     warnings = [line for line in unreachable.stderr.splitlines() if f":{port}" in line]
     assert len(warnings) == 1 and "unreachable" in warnings[0], unreachable.stderr
-    assert not (project.path / "runs" / "other" / "mlflow.json").exists()
+    assert not (project.path / "runs" / "seed-1" / "mlflow.json").exists()
+    assert "Done in" in unreachable.stdout, unreachable.stdout
 
     table = project.module("compare", "runs/seed-0", "runs/seed-1", "runs/other", "--plot", "c.png")
     rows = table.stdout.splitlines()
@@ -191,9 +320,8 @@ def test_report_tracking_and_compare(project: Project) -> None:
     decode_png(project.path / "c.png")
 
 
-def test_bad_input_is_one_line(baked_project) -> None:
-    """Shared code, checked once (in the PyTorch project)."""
-    project = baked_project("pytorch", TASK)
+def test_bad_input_is_one_line(pytorch_project: Project) -> None:
+    project = pytorch_project
     sweep = project.path / "configs" / "bad_sweep.yaml"
     cases = {
         "space:\n  optim.lrr: {low: 0.001, high: 0.01}\n": "unknown config key optim.lrr",

@@ -11,7 +11,9 @@ lives in `runs/<study>/optuna.journal` (or the database of `storage:`), so:
   interrupted one (its worker's process gone, or its heartbeat older than `stale_after_s`) is
   marked failed and retried in its own run folder, from its latest checkpoint;
 - several workers (the same command in other terminals, or machines sharing the storage) join
-  the study; together they finish exactly `trials` trials (complete or pruned).
+  the study; together they finish exactly `trials` trials (complete or pruned), none twice. The
+  storage decides, by the order in which it numbers the trials, which go ahead: a trial that
+  finds no place left ends at once as failed, marked surplus, and never counts.
 
 At the end: the best trial's values, its run folder, and `configs/best.yaml` to train with.
 """
@@ -21,16 +23,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,10 @@ SWEEP_CONFIG = DEFAULT_CONFIG.with_name("sweep.yaml")
 BEST_CONFIG = DEFAULT_CONFIG.with_name("best.yaml")
 SETTINGS = {"study", "trials", "metric", "seed", "storage", "stale_after_s", "pruner", "space"}
 HOST = socket.gethostname()
+WORKER = f"{HOST}:{os.getpid()}"
 MAX_FAILURES = 3
+FINISHED = ("COMPLETE", "PRUNED")
+COUNTED = ("RUNNING", "WAITING", *FINISHED)  # running, finished or about to run
 
 
 @dataclass(frozen=True)
@@ -154,13 +158,16 @@ def open_study(sweep: Sweep) -> Any:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if sweep.storage:
-        storage: Any = sweep.storage
+        storage: Any = _database(sweep.storage)
     else:
         from optuna.storages.journal import JournalFileBackend
 
         sweep.run_dir.mkdir(parents=True, exist_ok=True)
         storage = optuna.storages.JournalStorage(
-            JournalFileBackend(str(sweep.run_dir / "optuna.journal"))
+            # An absolute path: a worker killed while writing leaves the file's lock behind,
+            # which Optuna frees after 30 s only if the lock's link resolves (and relative, it
+            # does not): its other workers would wait forever.
+            JournalFileBackend(str((sweep.run_dir / "optuna.journal").absolute()))
         )
     pruner = optuna.pruners.MedianPruner(
         n_startup_trials=sweep.startup_trials, n_warmup_steps=sweep.warmup_epochs
@@ -175,61 +182,123 @@ def open_study(sweep: Sweep) -> Any:
     )
 
 
-@contextlib.contextmanager
-def study_lock(sweep: Sweep) -> Iterator[None]:
-    """Workers on this machine take turns to look at the study and start a trial."""
-    sweep.run_dir.mkdir(parents=True, exist_ok=True)
-    with (sweep.run_dir / "sweep.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+def _database(url: str) -> Any:
+    """The storage of a database URL. Workers that create the same new database at once may
+    collide on its tables: the losers try again."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(3):
+        try:
+            return optuna.storages.get_storage(url)
+        except SQLAlchemyError as error:
+            if attempt == 2:
+                reason = str(error.orig if error.orig else error).splitlines()[0]
+                raise UserError(f"sweep storage {url}: {reason}") from None
+            time.sleep(random.uniform(0.5, 2.0))
+    return None
 
 
 def next_trial(study: Any, sweep: Sweep) -> Any | None:
-    """A trial for this worker, or None when the study has (or is finishing) its trials."""
-    from optuna.trial import TrialState
-
+    """A trial for this worker, or None when the study has its trials (or others are finishing
+    them; a trial given up meanwhile is retried here)."""
     while True:
-        with study_lock(sweep):
-            retry_abandoned(study, sweep)
-            trials = study.get_trials(deepcopy=False)
-            finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-            running = sum(t.state == TrialState.RUNNING for t in trials)
-            if finished >= sweep.trials:
-                return None
-            if finished + running < sweep.trials:
-                trial = study.ask()
-                trial.set_user_attr("worker", f"{HOST}:{os.getpid()}")
-                trial.set_user_attr("heartbeat", time.time())
+        give_up_abandoned(study, sweep)
+        trials = study.get_trials(deepcopy=False)
+        finished = sum(t.state.name in FINISHED for t in trials)
+        if finished >= sweep.trials:
+            return None
+        if finished + sum(t.state.name == "RUNNING" for t in trials) < sweep.trials:
+            if (trial := claim_place(study, trials, sweep)) is not None:
                 return trial
+            time.sleep(random.uniform(0.0, 2.0))  # another worker took the place: look again
+            continue
         time.sleep(min(5.0, sweep.stale_after_s / 4))  # others' trials finish it; or fail
 
 
-def retry_abandoned(study: Any, sweep: Sweep) -> None:
+def claim_place(study: Any, trials: list[Any], sweep: Sweep) -> Any | None:
+    """A new trial from the storage, for the oldest interrupted run or else a run of its own;
+    None (the trial ended as surplus, which never counts) when it has no place.
+
+    The storage numbers trials in the order it creates them, the same for every worker on any
+    machine, so that order decides: a trial has a place when fewer than `trials` trials before
+    it are running or finished, and no other running or finished trial holds its run folder.
+    Together the workers finish exactly `trials` trials, none twice; a trial given up frees its
+    place."""
+    import optuna
+
+    retry = next(iter(interrupted_runs(trials)), None)
+    trial = study.ask()
+    trial.set_user_attr("worker", WORKER)
+    trial.set_user_attr("heartbeat", time.time())
+    trial.set_user_attr("run", retry.user_attrs["run"] if retry else trial.number)
+    if retry is not None:  # the same values as the interrupted trial
+        study._storage.set_trial_system_attr(trial._trial_id, "fixed_params", retry.params)
+        trial = optuna.Trial(study, trial._trial_id)
+    now = study.get_trials(deepcopy=False)
+    counted = [t for t in now if t.state.name in COUNTED and t.number != trial.number]
+    ahead = sum(t.number < trial.number for t in counted)
+    if ahead < sweep.trials and all(_run(t) != _run(trial) for t in counted):
+        return trial
+    end_failed(study, trial, "surplus")
+    return None
+
+
+def interrupted_runs(trials: list[Any]) -> list[Any]:
+    """For each run folder whose latest trial was interrupted (failed without its worker
+    saying why), that trial; oldest first."""
+    latest: dict[int, Any] = {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        if trial.user_attrs.get("ended") != "surplus" and "run" in trial.user_attrs:
+            latest[_run(trial)] = trial
+    return [t for t in latest.values() if t.state.name == "FAIL" and "ended" not in t.user_attrs]
+
+
+def give_up_abandoned(study: Any, sweep: Sweep) -> None:
     """Mark failed every running trial whose worker is gone (a dead process on this machine,
-    or no heartbeat for `stale_after_s`), and queue it again: same values, same run folder."""
+    or no heartbeat for `stale_after_s`): its run is retried from its latest checkpoint."""
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, _, pid = str(trial.user_attrs.get("worker", ":")).partition(":")
-        beat = float(trial.user_attrs.get("heartbeat", 0))
+        beat = float(trial.user_attrs.get("heartbeat", trial.datetime_start.timestamp()))
         gone = (host == HOST and pid and not _alive(int(pid))) or (
             time.time() - beat > sweep.stale_after_s
         )
         if not gone:
             continue
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        try:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue  # another worker has just done it
         print(f"Trial {trial.number} was interrupted: retrying it from its latest checkpoint")
-        root = trial.user_attrs.get("run", trial.number)
-        study.enqueue_trial(trial.params, user_attrs={"run": root}, skip_if_exists=False)
+
+
+def end_failed(study: Any, trial: Any, why: str) -> None:
+    """End the trial failed, saying why: a trial failed without a word was interrupted."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("ended", why)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def _run(trial: Any) -> int:
+    return int(trial.user_attrs.get("run", trial.number))
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs: a zombie (ended, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError):  # Linux tells a zombie by its state, Z
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     return True
 
 
@@ -239,9 +308,7 @@ def run_trial(study: Any, trial: Any, sweep: Sweep, verbose: bool) -> bool:
     import optuna
 
     values = suggest(trial, sweep.space)
-    number = trial.user_attrs.get("run", trial.number)
-    trial.set_user_attr("run", number)
-    name = f"trial-{number:03d}"
+    name = f"trial-{_run(trial):03d}"
     run = Run(sweep.run_dir / name)
     trial.set_user_attr("run_path", str(run.root))
     overrides = [f"{k}={json.dumps(v)}" for k, v in values.items()]
@@ -280,13 +347,13 @@ def run_trial(study: Any, trial: Any, sweep: Sweep, verbose: bool) -> bool:
         return True
     final = [r for r in run.read_metrics() if r["split"] == "val"]
     if child.returncode == 0 and (not final or final[-1].get(sweep.metric) is None):
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        end_failed(study, trial, "failed")
         raise UserError(
             f"trial {trial.number} trained but its val lines have no {sweep.metric} (is there a"
             " val split? for regression, set metric: mae or rmse in the sweep file)"
         )
     if child.returncode != 0:
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        end_failed(study, trial, "failed")
         print(
             f"Trial {trial.number} failed (exit status {child.returncode}), its output:\n"
             + _tail(sweep.run_dir / f"{name}.log"),

@@ -21,10 +21,9 @@ import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from {{ cookiecutter.package_name }}.config import Config, load_config
 from {{ cookiecutter.package_name }}.console import HIGHER_IS_BETTER
@@ -37,6 +36,9 @@ from {{ cookiecutter.package_name }}.data import (
 from {{ cookiecutter.package_name }}.errors import UserError, exit_on_user_error
 from {{ cookiecutter.package_name }}.quiet import add_verbose_argument
 from {{ cookiecutter.package_name }}.runs import Run
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FRAMEWORK = "{{ cookiecutter._framework }}"
 FRAMEWORK_PACKAGE = {"pytorch": "torch", "tensorflow": "tensorflow", "jax": "jax"}[FRAMEWORK]
@@ -77,6 +79,14 @@ def write(run: Run, config: Config) -> Path | None:
     return folder
 
 
+def _figure(width: float, height: float) -> Figure:
+    """A matplotlib figure; matplotlib loads on the first one, so a run without a report never
+    loads it."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
 def split_sizes(config: Config) -> dict[str, int]:
     return {s: len(load_split(config.data, s)) for s in SPLITS if has_split(config.data, s)}
 
@@ -85,7 +95,7 @@ def plot_curves(records: list[dict[str, Any]], path: Path) -> None:
     train = [r for r in records if r["split"] == "train"]
     val = [r for r in records if r["split"] == "val"]
     metric = next((k for k in HIGHER_IS_BETTER if val and k in val[-1]), None)
-    figure = Figure(figsize=(11 if metric else 6, 4))
+    figure = _figure(11 if metric else 6, 4)
     axes = figure.subplots(1, 2 if metric else 1)
     loss_axis = axes[0] if metric else axes
     for split, lines in (("train", train), ("val", val)):
@@ -137,7 +147,7 @@ def confusion_matrix(predicted: np.ndarray, targets: np.ndarray, classes: int) -
 
 def plot_confusion_matrix(matrix: np.ndarray, names: list[str], path: Path) -> None:
     size = max(4.0, 0.5 * len(names) + 2)
-    figure = Figure(figsize=(size, size))
+    figure = _figure(size, size)
     axis = figure.subplots()
     axis.imshow(matrix, cmap="Blues")
     ticks = range(len(names))
@@ -160,7 +170,7 @@ def regression_report(
     mean, scale = preprocessor.target_stats
     predicted = predictions.outputs.reshape(len(predictions.targets)) * scale + mean
     true = predictions.targets * scale + mean
-    figure = Figure(figsize=(5, 5))
+    figure = _figure(5, 5)
     axis = figure.subplots()
     axis.scatter(true, predicted, s=12, alpha=0.7)
     low, high = float(min(true.min(), predicted.min())), float(max(true.max(), predicted.max()))
