@@ -131,9 +131,9 @@ class Recorder:
         if problem := unreachable(uri):
             warn(f"MLflow at {uri} is unreachable ({problem}); tracking is off for this run")
             return None
-        if not verbose():
-            for name in ("mlflow", "alembic"):
-                logging.getLogger(name).setLevel(logging.WARNING)
+        if not verbose():  # MLflow sets its loggers' level from this when imported
+            os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+            logging.getLogger("alembic").setLevel(logging.WARNING)
         try:
             if uri == _local_uri():
                 LOCAL_STORE.mkdir(parents=True, exist_ok=True)
