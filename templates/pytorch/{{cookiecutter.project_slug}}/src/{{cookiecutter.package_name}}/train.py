@@ -147,6 +147,7 @@ def train(config: Config, env: Environment) -> None:
                 save_now = guard.check(step)
                 last = step == total_steps or guard.stopping
                 if step % config.log.every == 0 or last:
+                    checkpoints.wait()  # a logged step is never ahead of an unwritten checkpoint
                     loss = log_training(logger, meter, step, steps_per_epoch, schedule(step - 1))
                     progress.set_postfix(loss=f"{loss:.4f}")
                 if step % config.trainer.checkpoint_every == 0 or last or save_now:
