@@ -43,8 +43,10 @@ def run(torchrun_args: list[str]) -> int:
             MARKER_VARIABLE: str(marker),
             "TORCHELASTIC_SIGNALS_TO_HANDLE": TORCHRUN_SIGNALS,
         }
-        # Ignored in torchrun (inherited); training installs its own handlers.
-        previous = {number: signal.signal(number, signal.SIG_IGN) for number in STOP_SIGNALS}
+        # The stop signals are ignored in torchrun (inherited; training installs its own
+        # handlers). Ctrl-C reaches torchrun from the terminal, and it stops its workers itself.
+        ignored = (*STOP_SIGNALS, signal.SIGINT)
+        previous = {number: signal.signal(number, signal.SIG_IGN) for number in ignored}
         received: list[int] = []
         try:
             torchrun = subprocess.Popen(
@@ -79,11 +81,13 @@ def preempted_status() -> int:
 
 
 def _children(pid: int) -> list[int]:
-    """The processes `pid` started (torchrun's workers), from /proc."""
+    """The processes whose parent is `pid` (torchrun's workers), from /proc (Linux)."""
     children = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
-            children += [int(child) for child in (task / "children").read_text().split()]
+            # "pid (command) state ppid ...": the command may hold spaces and parentheses.
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                children.append(int(stat.parent.name))
     return children
 
 
