@@ -1,6 +1,7 @@
 """What a preemption costs each framework's image project, signalled and unsignalled.
 
     python bench/preemption.py [--frameworks ...] [--model default|tiny] [--kill-after 20]
+        [--block-steps 60] [--block-every 10]
 
 Per framework, on the sample data:
 
@@ -11,6 +12,10 @@ Per framework, on the sample data:
 - SIGKILL: a run with step checkpoints off (`trainer.checkpoint_every` beyond the run) and
   `trainer.checkpoint_every_minutes` set, killed without warning after `--kill-after` seconds;
   the steps it logged that the restart recomputes: at most the steps of one checkpoint period.
+- blocked: how long the step loop waits for periodic checkpoints (`--block-steps` steps, one
+  every `--block-every`), as written (in the background) and made synchronous (each save
+  followed by a wait for its write): the seconds inside `Checkpoints.save` and in the loop's own
+  `Checkpoints.wait` calls, per checkpoint, the end-of-training wait left out.
 
 Each framework runs in the test environment `make test` builds for it (`.venvs/`).
 """
@@ -18,8 +23,10 @@ Each framework runs in the test environment `make test` builds for it (`.venvs/`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--minutes", type=float, default=0.1, help="trainer.checkpoint_every_minutes of the kill"
     )
+    parser.add_argument("--block-steps", type=int, default=60, help="steps of the blocking runs")
+    parser.add_argument("--block-every", type=int, default=10, help="their checkpoint_every")
     return parser.parse_args(argv)
 
 
@@ -131,6 +140,73 @@ def killed(project: Project, base: list[str], after: float, minutes: float) -> d
     return {"lost": lost, "at": steps[-1], "steps_per_s": rate}
 
 
+# The project's training with Checkpoints.save and the loop's Checkpoints.wait timed; with
+# SYNC set, every save waits for its write. Prints the seconds per checkpoint as JSON.
+TIMED_TRAIN = """
+import json
+import os
+import sys
+import time
+
+from {package} import checkpoint, train
+
+save, wait, close = (getattr(checkpoint.Checkpoints, name) for name in ("save", "wait", "close"))
+blocked, inside = [], []
+
+
+def timed_save(self, *args, **kwargs):
+    start = time.perf_counter()
+    inside.append(True)
+    save(self, *args, **kwargs)
+    if os.environ.get("SYNC"):
+        wait(self)
+    inside.pop()
+    blocked.append(time.perf_counter() - start)
+
+
+def timed_wait(self):
+    start = time.perf_counter()
+    wait(self)
+    if blocked and not inside:  # the loop waiting for the write of the last save
+        blocked[-1] += time.perf_counter() - start
+
+
+def untimed_close(self):
+    inside.append(True)
+    close(self)
+
+
+checkpoint.Checkpoints.save = timed_save
+checkpoint.Checkpoints.wait = timed_wait
+checkpoint.Checkpoints.close = untimed_close
+try:
+    train.main(sys.argv[1:])
+finally:
+    print("BLOCKED " + json.dumps(blocked), flush=True)
+"""
+
+
+def blocked(project: Project, base: list[str], steps: int, every: int, sync: bool) -> list[float]:
+    """Seconds the loop waited at each periodic checkpoint, the one at the end left out."""
+    script = project.path / "timed_train.py"
+    script.write_text(TIMED_TRAIN.format(package=project.package))
+    name = "sync" if sync else "async"
+    overrides = [*base, f"run.name={name}", f"trainer.max_steps={steps}"]
+    overrides += [f"trainer.checkpoint_every={every}", "log.every=10"]
+    result = subprocess.run(
+        [str(project.env.python), str(script), *overrides],
+        cwd=project.path,
+        env=project.env.environ({"SYNC": "1"} if sync else {}),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("BLOCKED ")]
+    if result.returncode or not lines:
+        raise RuntimeError(f"the timed run failed:\n{result.stderr[-3000:]}")
+    return json.loads(lines[-1].removeprefix("BLOCKED "))[:-1]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     base = ["data.num_workers=0", "log.every=1", "log.tensorboard=false"]
@@ -145,12 +221,23 @@ def main(argv: list[str] | None = None) -> None:
             project = bake(framework, Path(tmp))
             term = signalled(project, base, args.signal_at)
             kill = killed(project, base, args.kill_after, args.minutes)
+            waits = {
+                sync: blocked(project, base, args.block_steps, args.block_every, sync)
+                for sync in (False, True)
+            }
         print(
             f"{framework:<11} SIGTERM at step {term['at']}: exit {term['status']} in"
             f" {term['seconds']:.2f} s, steps lost {term['lost']} | SIGKILL at step {kill['at']}"
             f" ({kill['steps_per_s']:.1f} steps/s): steps lost {kill['lost']}",
             flush=True,
         )
+        for sync, seconds in waits.items():
+            print(
+                f"{'':<11} loop blocked per periodic checkpoint, {'sync ' if sync else 'async'}:"
+                f" median {1000 * statistics.median(seconds):.1f} ms,"
+                f" max {1000 * max(seconds):.1f} ms over {len(seconds)}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

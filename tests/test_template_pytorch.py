@@ -18,7 +18,7 @@ from .harness import TASKS, Project, quick_overrides, train_losses
 
 pytestmark = pytest.mark.slow
 
-# Runs the project's own `train.main` under torchrun, with `checkpoint.save` extended so every
+# Runs the project's own `train.main` under torchrun, with `Checkpoints.save` extended so every
 # rank also writes its (gathered) parameters next to the checkpoint.
 DUMP_PARAMETERS = """
 import sys
@@ -28,11 +28,12 @@ from torch.distributed.tensor import DTensor
 
 from {package} import checkpoint, devices, train
 
-save = checkpoint.save
+save = checkpoint.Checkpoints.save
 
 
-def save_and_dump(directory, step, training, config, env, keep):
-    save(directory, step, training, config, env, keep)
+def save_and_dump(self, step, training, config):
+    save(self, step, training, config)
+    directory, env = self.directory, self.env
     tensors = [
         p.full_tensor() if isinstance(p, DTensor) else p
         for p in devices.unwrap(training.model).parameters()
@@ -41,7 +42,7 @@ def save_and_dump(directory, step, training, config, env, keep):
     torch.save(flat, directory / f"rank{{env.rank}}-step{{step}}.params")
 
 
-checkpoint.save = save_and_dump
+checkpoint.Checkpoints.save = save_and_dump
 train.main(sys.argv[1:])
 """
 

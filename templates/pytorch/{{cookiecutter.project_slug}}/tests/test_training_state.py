@@ -35,16 +35,17 @@ def test_run_killed_after_a_checkpoint_and_resumed_ends_with_the_weights_of_an_u
     train.main(straight)
 
     interrupted = [*tiny_overrides(sample_data, tmp_path, "interrupted", steps=6), *settings]
-    save = checkpoint.save
+    save = checkpoint.Checkpoints.save
 
-    def save_then_die(directory: Path, step: int, *args: Any) -> None:
-        save(directory, step, *args)
+    def save_then_die(self: checkpoint.Checkpoints, step: int, *args: Any) -> None:
+        save(self, step, *args)
+        self.wait()
         raise Killed
 
-    monkeypatch.setattr(checkpoint, "save", save_then_die)
+    monkeypatch.setattr(checkpoint.Checkpoints, "save", save_then_die)
     with pytest.raises(Killed):
         train.main(interrupted)
-    monkeypatch.setattr(checkpoint, "save", save)
+    monkeypatch.setattr(checkpoint.Checkpoints, "save", save)
     train.main(interrupted)
 
     records = Run(tmp_path / "interrupted").read_metrics()

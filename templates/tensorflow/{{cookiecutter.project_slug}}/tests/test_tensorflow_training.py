@@ -47,11 +47,11 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(
     train.main([*overrides, "run.name=whole"])
     save = Checkpoints.save
 
-    def save_then_die(self: Checkpoints, step: int) -> str:
-        path = save(self, step)
+    def save_then_die(self: Checkpoints, step: int) -> None:
+        save(self, step)
         if step == 2:
+            self.wait()
             raise Killed
-        return path
 
     with monkeypatch.context() as patch:
         patch.setattr(Checkpoints, "save", save_then_die)
@@ -107,12 +107,15 @@ def test_disk_full_while_checkpointing_stops_with_one_line(
 
 
 def test_enospc_os_error_is_a_full_disk_too(tmp_path: Path, monkeypatch) -> None:
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    checkpoints = Checkpoints(tmp_path, model, keras.optimizers.SGD(), keep=1)
+    def build() -> tuple[keras.Model, keras.optimizers.Optimizer]:
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), keras.optimizers.SGD()
+
+    checkpoints = Checkpoints(tmp_path, build(), build, keep=1)
 
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", no_space)
+    checkpoints.save(1)  # the write fails in the background; waiting for it raises
     with pytest.raises(DiskFullError, match="the last good checkpoint is none"):
-        checkpoints.save(1)
+        checkpoints.wait()

@@ -4,10 +4,10 @@
 torch.compile: plain `state_dict` keys), the optimizer and gradient scaler, the step (the
 learning rate schedule is a function of it), the RNG states of every process and the resolved
 config. Only tensors and plain Python values are stored, so files load with
-`torch.load(weights_only=True)`. A file is written to a temporary name and renamed, so a crash
-never leaves a truncated checkpoint (`remove_partial` clears what an interrupted write left); a
-full disk removes the partial file and stops with `DiskFull`. The newest
-`trainer.keep_checkpoints` are kept.
+`torch.load(weights_only=True)`. Files are written in the background while training goes on
+(`Checkpoints`), to a temporary name renamed when complete, so a crash never leaves a truncated
+checkpoint (`remove_partial` clears what an interrupted write left); a full disk removes the
+partial file and stops with `DiskFull`. The newest `trainer.keep_checkpoints` are kept.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import errno
 import os
 import pickle
 import random
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,31 +55,71 @@ class TrainingState:
     scaler: torch.amp.GradScaler
 
 
-def save(
-    directory: Path,
-    step: int,
-    training: TrainingState,
-    config: dict[str, Any],
-    env: Environment,
-    keep: int,
-) -> None:
-    """Every process calls this (sharded parameters are gathered); the main process writes."""
+class Checkpoints:
+    """The checkpoints of one run, written in the background.
+
+    `save` returns once the state is copied off the accelerator (a copy training does not
+    touch); a thread serializes it and writes the file while the next steps run. `wait` blocks
+    until that write is complete, and raises its error (`DiskFull`): `save` waits for the
+    previous write first, and training calls `close` before it ends or exits preempted.
+    """
+
+    def __init__(self, directory: Path, keep: int, env: Environment) -> None:
+        self.directory, self.keep, self.env = directory, keep, env
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._writing: Future[None] | None = None
+
+    def save(self, step: int, training: TrainingState, config: dict[str, Any]) -> None:
+        """Every process calls this (sharded parameters are gathered); the main process writes."""
+        state = gather_state(step, training, config, self.env)
+        if not self.env.is_main:
+            return
+        if self.env.device.type == "cpu":  # offloading returned the live tensors, not copies
+            state = _copy(state)
+        self.wait()
+        self._writing = self._writer.submit(_write, state, self.directory, step, self.keep)
+
+    def wait(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def close(self) -> None:
+        self.wait()
+        self._writer.shutdown()
+
+
+def gather_state(
+    step: int, training: TrainingState, config: dict[str, Any], env: Environment
+) -> dict[str, Any]:
+    """The training state as plain tensors in CPU memory, whole in the main process."""
     model_state, optimizer_state = get_state_dict(
         training.model,
         training.optimizer,
         options=StateDictOptions(full_state_dict=True, cpu_offload=True),
     )
-    rng_states = _gather(rng_state(), env)
-    if not env.is_main:
-        return
-    state = {
+    return {
         "step": step,
         "model": model_state,
         "optimizer": optimizer_state,
         "scaler": training.scaler.state_dict(),
-        "rng": rng_states,
+        "rng": _gather(rng_state(), env),
         "config": config,
     }
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_copy(item) for item in value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    return value
+
+
+def _write(state: dict[str, Any], directory: Path, step: int, keep: int) -> None:
+    """To a temporary name, renamed when complete; then the oldest beyond `keep` are removed."""
     path = directory / f"step_{step:06d}.pt"
     temporary = path.with_suffix(".tmp")
     try:

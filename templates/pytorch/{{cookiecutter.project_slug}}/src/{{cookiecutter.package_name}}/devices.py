@@ -2,13 +2,13 @@
 
 The accelerator is whatever `torch.accelerator` finds (CUDA, MPS, ...), else the CPU. Each
 device gets its own process: `python -m {{ cookiecutter.package_name }}.train` starts one per
-device (`trainer.devices`: `auto` is every visible accelerator) through torchrun, or torchrun
-starts them itself (multi-node). The model is then wrapped for data parallelism: DDP
+device (`trainer.devices`: `auto` is every visible accelerator) through torchrun (launch.py), or
+the launcher starts them itself (multi-node). The model is then wrapped for data parallelism: DDP
 (`trainer.strategy=ddp`, a full copy per device) or FSDP2 (`trainer.strategy=fsdp`: parameters,
 gradients and optimizer state sharded across devices, for models that do not fit one).
 NCCL connects GPUs, gloo CPU processes (`trainer.devices=2` runs two on a CPU).
 
-    torchrun --standalone --nproc_per_node=4 -m {{ cookiecutter.package_name }}.train
+    python -m {{ cookiecutter.package_name }}.launch --standalone --nproc_per_node=4 -m {{ cookiecutter.package_name }}.train
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
-from {{ cookiecutter.package_name }} import preemption
 from {{ cookiecutter.package_name }}.config import TrainerConfig
 from {{ cookiecutter.package_name }}.errors import UserError
 
@@ -55,24 +54,6 @@ def processes_wanted(config: TrainerConfig) -> int:
 
 def launched_by_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ
-
-
-def launch(processes: int, argv: list[str]) -> None:
-    """Run training in `processes` processes on this machine, as `torchrun --standalone`.
-    Preempted processes (or a stop signal to this one, passed on to them) exit 75 here too."""
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import main as torchrun
-
-    module = "{{ cookiecutter.package_name }}.train"
-    try:
-        torchrun(["--standalone", f"--nproc_per_node={processes}", "-m", module, *argv])
-    except ChildFailedError as error:
-        if {f.exitcode for f in error.failures.values()} != {preemption.EXIT_PREEMPTED}:
-            raise
-        raise SystemExit(preemption.EXIT_PREEMPTED) from None
-    except SignalException:
-        raise SystemExit(preemption.EXIT_PREEMPTED) from None
 
 
 def setup(config: TrainerConfig) -> Environment:

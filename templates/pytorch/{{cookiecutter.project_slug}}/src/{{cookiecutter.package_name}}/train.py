@@ -1,7 +1,7 @@
 """Train the model.
 
     python -m {{ cookiecutter.package_name }}.train [--config FILE] [key=value ...]
-    torchrun --standalone --nproc_per_node=4 -m {{ cookiecutter.package_name }}.train [...]
+    python -m {{ cookiecutter.package_name }}.launch --standalone --nproc_per_node=4 -m {{ cookiecutter.package_name }}.train
 
 Writes `runs/<run.name>/`: the resolved config, the fitted preprocessing, checkpoints,
 metrics.jsonl and TensorBoard events. Started again with the same run name and config, training
@@ -36,6 +36,7 @@ from {{ cookiecutter.package_name }} import (
     checkpoint,
     console,
     devices,
+    launch,
     preemption,
 {%- if cookiecutter.task != "tabular" %}
     pretrained,
@@ -124,6 +125,7 @@ def train(config: Config, env: Environment) -> None:
         return
 
     first_step = step
+    checkpoints = checkpoint.Checkpoints(run.checkpoints, config.trainer.keep_checkpoints, env)
     logger = Logger(run, env, config.log.tensorboard)
     tracker = tracking.start(run, config, env.is_main)
     meter = Meter(env, config.data.batch_size)
@@ -145,11 +147,11 @@ def train(config: Config, env: Environment) -> None:
                 save_now = guard.check(step)
                 last = step == total_steps or guard.stopping
                 if step % config.log.every == 0 or last:
+                    checkpoints.wait()  # a logged step is never ahead of an unwritten checkpoint
                     loss = log_training(logger, meter, step, steps_per_epoch, schedule(step - 1))
                     progress.set_postfix(loss=f"{loss:.4f}")
                 if step % config.trainer.checkpoint_every == 0 or last or save_now:
-                    keep = config.trainer.keep_checkpoints
-                    checkpoint.save(run.checkpoints, step, state, to_dict(config), env, keep)
+                    checkpoints.save(step, state, to_dict(config))
                 if last:
                     break
             if guard.stopping and step % steps_per_epoch:
@@ -161,6 +163,7 @@ def train(config: Config, env: Environment) -> None:
             epoch, batches_done = epoch + 1, 0
             if guard.stopping:
                 break
+    checkpoints.close()
     logger.close()
     if guard.stopping:
         log_main(env, console.preempted(step, guard.received, run.checkpoints))
@@ -391,9 +394,10 @@ def main(argv: list[str] | None = None) -> None:
     add_config_arguments(parser)
     config = config_from_args(parser.parse_args(argv))
     processes = devices.processes_wanted(config.trainer)
-    if processes > 1 and not devices.launched_by_torchrun():
-        devices.launch(processes, sys.argv[1:] if argv is None else argv)
-        return
+    if processes > 1 and not devices.launched_by_torchrun():  # one process per device
+        module = "{{ cookiecutter.package_name }}.train"
+        torchrun = ["--standalone", f"--nproc_per_node={processes}", "-m", module]
+        raise SystemExit(launch.run([*torchrun, *(sys.argv[1:] if argv is None else argv)]))
     env = devices.setup(config.trainer)
     finished = False
     try:
@@ -403,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     except preemption.Preempted:
-        raise SystemExit(preemption.EXIT_PREEMPTED) from None
+        raise SystemExit(launch.preempted_status()) from None
     finally:
         devices.teardown(env, finished)
 

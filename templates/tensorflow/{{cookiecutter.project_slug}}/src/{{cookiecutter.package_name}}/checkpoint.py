@@ -1,8 +1,9 @@
 """Training state on disk: `runs/<run>/checkpoints/ckpt-<step>` (TensorFlow checkpoints).
 
 Each checkpoint holds the model's weights, the optimizer's state (its step counter included) and
-the dropout layers' random states, written every `trainer.checkpoint_every` steps and at the end;
-the newest `trainer.keep_checkpoints` are kept. A restarted run restores the newest one and
+the dropout layers' random states, written every `trainer.checkpoint_every` steps and at the end,
+in the background while training goes on (`Checkpoints`); the newest `trainer.keep_checkpoints`
+are kept. A restarted run restores the newest one and
 carries on from its step. The run's `config.yaml` and `preprocessor.json` rebuild the model they
 belong to.
 
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 import errno
 import shutil
-import tempfile
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,46 +41,92 @@ class DiskFullError(Exception):
         )
 
 
+TrainingState = tuple[keras.Model, keras.optimizers.Optimizer]
+
+
 class Checkpoints:
+    """The checkpoints of one run, written in the background.
+
+    `save` copies the training state into variables in host memory (a second model and
+    optimizer, built by `build` outside the distribution strategy, so its checkpoints restore
+    into the live ones) and returns; a thread writes that copy while the next steps run. `wait`
+    blocks until the write is complete and raises its error (`DiskFullError`); `save` waits for
+    the previous write first, and training calls `close` before it ends or exits preempted.
+
+    TensorFlow's own asynchronous checkpoints (`CheckpointOptions(enable_async=True)`) fail
+    from the second save on a Keras 3 model: Keras' variables create a new `tf.Variable` inside
+    TensorFlow's copy function each time.
+    """
+
     def __init__(
         self,
         directory: Path,
-        model: keras.Model,
-        optimizer: keras.optimizers.Optimizer,
+        live: TrainingState,
+        build: Callable[[], TrainingState],
         keep: int,
         writer: bool = True,
     ) -> None:
-        # Every worker takes part in saving; only the chief writes into the run directory, and
-        # every worker restores from it.
-        target = directory if writer else Path(tempfile.mkdtemp(prefix="checkpoints-"))
-        self._directory, self._run_directory = target, directory
-        _remove_partial(target, "*")
-        # The dropout layers' random states too (tf.train.Checkpoint does not reach them through
-        # the model): a resumed run draws the masks an uninterrupted one would have.
-        random_states = [v for v in model.variables if v.name == "seed_generator_state"]
-        self._checkpoint = tf.train.Checkpoint(
-            model=model, optimizer=optimizer, random_states=random_states
-        )
+        # Every worker copies its state (reading distributed variables may take part in a
+        # collective); only the chief writes, into the run directory every worker restores from.
+        self.directory, self._writer = directory, writer
+        if writer:
+            _remove_partial(directory, "*")
+        self._checkpoint = _checkpoint(*live)
+        with tf.device("/cpu:0"):
+            host = build()
+        self._copy = _checkpoint(*host)
+        self._pairs = list(zip(_variables(*host), _variables(*live), strict=True))
         self._manager = tf.train.CheckpointManager(
-            self._checkpoint, str(target), max_to_keep=keep, checkpoint_name="ckpt"
+            self._copy, str(directory), max_to_keep=keep, checkpoint_name="ckpt"
         )
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+        self._writing: Future[str] | None = None
+        self._step: int | None = None
 
     def restore_latest(self) -> str | None:
         """Restore the newest checkpoint, if any; its path."""
-        latest = tf.train.latest_checkpoint(str(self._run_directory))
+        latest = tf.train.latest_checkpoint(str(self.directory))
         if latest:
             self._checkpoint.restore(latest).assert_existing_objects_matched()
+            self._copy.save_counter.assign(self._checkpoint.save_counter)
         return latest
 
-    def save(self, step: int) -> str:
-        last_good = self._manager.latest_checkpoint
+    def save(self, step: int) -> None:
+        """Copy the state and start writing it as checkpoint `step`."""
+        self.wait()
+        for host, live in self._pairs:
+            host.assign(live)
+        if self._writer:
+            self._step = step
+            self._writing = self._thread.submit(self._manager.save, checkpoint_number=step)
+
+    def wait(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
         try:
-            return self._manager.save(checkpoint_number=step)
+            writing.result()
         except (OSError, tf.errors.OpError) as error:
             if not _is_disk_full(error):
                 raise
-            _remove_partial(self._directory, str(step), written=True)
-            raise DiskFullError(str(self._directory / f"ckpt-{step}"), last_good) from error
+            _remove_partial(self.directory, str(self._step), written=True)
+            path, last_good = self.directory / f"ckpt-{self._step}", self._manager.latest_checkpoint
+            raise DiskFullError(str(path), last_good) from error
+
+    def close(self) -> None:
+        self.wait()
+        self._thread.shutdown()
+
+
+def _checkpoint(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> tf.train.Checkpoint:
+    # The dropout layers' random states too (tf.train.Checkpoint does not reach them through
+    # the model): a resumed run draws the masks an uninterrupted one would have.
+    random_states = [v for v in model.variables if v.name == "seed_generator_state"]
+    return tf.train.Checkpoint(model=model, optimizer=optimizer, random_states=random_states)
+
+
+def _variables(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> list[keras.Variable]:
+    return [*model.variables, *optimizer.variables]
 
 
 def _is_disk_full(error: Exception) -> bool:

@@ -115,12 +115,13 @@ class Guard:
         return self._period > 0 and time.monotonic() - self._last_save >= self._period
 
     def stop(self, step: int) -> None:
-        """After the loop closed its files: give the signals back their previous handlers, and
-        raise `Preempted` if training stopped on one."""
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
+        """After the loop closed its files: raise `Preempted` if training stopped on a signal,
+        still recording them (one may come late to a process that stopped because another was
+        signalled: it must not kill it before its exit); else give them back their handlers."""
         if self.stopping:
             raise Preempted(step, self.received or "a stop signal")
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
 {%- if cookiecutter._framework == "pytorch" %}
 
 

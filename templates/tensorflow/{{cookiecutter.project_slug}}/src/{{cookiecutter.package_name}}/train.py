@@ -20,6 +20,7 @@ TensorFlow to keep Python out of the hot path.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -89,17 +90,16 @@ def train(config: Config) -> Run:
 
     steps_per_epoch = max(len(train_examples) // config.data.batch_size, 1)
     total_steps = total_steps_of(config, steps_per_epoch)
+    build = functools.partial(build_training_state, config, preprocessor, total_steps)
     with strategy.scope():
-        model = build_model(config.model, preprocessor)
-        optimizer = build_optimizer(config.optim, total_steps, config.trainer.precision)
-        optimizer.build(model.trainable_variables)
+        model, optimizer = build()
 {%- if cookiecutter.task != "tabular" %}
-        frozen_steps = config.model.freeze_epochs * steps_per_epoch
-        pretrained.scale_backbone(optimizer, model, config, frozen_steps)
+    frozen_steps = config.model.freeze_epochs * steps_per_epoch
+    pretrained.scale_backbone(optimizer, model, config, frozen_steps)
 {%- endif %}
-        checkpoints = Checkpoints(
-            run.checkpoints, model, optimizer, config.trainer.keep_checkpoints, writer=chief
-        )
+    keep = config.trainer.keep_checkpoints
+    checkpoints = Checkpoints(run.checkpoints, (model, optimizer), build, keep, writer=chief)
+    with strategy.scope():
         resumed_from = checkpoints.restore_latest()
 {%- if cookiecutter.task != "tabular" %}
         if not resumed_from:
@@ -132,6 +132,7 @@ def train(config: Config) -> Run:
 {%- else %}
     step = loop.run(iter(batches), train_steps, checkpoints, validate, start)
 {%- endif %}
+    checkpoints.close()
     if guard.stopping:
         say(console.preempted(step, guard.received, run.checkpoints))
     elif chief:
@@ -140,6 +141,17 @@ def train(config: Config) -> Run:
     guard.stop(step)
     say(console.summary(run, time.perf_counter() - began, start))
     return run
+
+
+def build_training_state(
+    config: Config, preprocessor: Preprocessor, total_steps: int
+) -> tuple[keras.Model, keras.optimizers.Optimizer]:
+    """The model and its optimizer, built: in the strategy's scope for training, outside it for
+    the host copy that checkpoints are written from."""
+    model = build_model(config.model, preprocessor)
+    optimizer = build_optimizer(config.optim, total_steps, config.trainer.precision)
+    optimizer.build(model.trainable_variables)
+    return model, optimizer
 
 
 def total_steps_of(config: Config, steps_per_epoch: int) -> int:
@@ -259,6 +271,7 @@ class Loop:
                 loss_sum, steps_since_log = loss_sum + loss * count, steps_since_log + count
                 last = step == self.total_steps or self.guard.stopping
                 if step % self.config.log.every == 0 or last:
+                    checkpoints.wait()  # a logged step is never ahead of an unwritten checkpoint
                     record = {
                         "loss": loss_sum / steps_since_log,
                         "lr": self._learning_rate(step - 1),
