@@ -8,7 +8,8 @@ the launcher starts them itself (multi-node). The model is then wrapped for data
 gradients and optimizer state sharded across devices, for models that do not fit one).
 NCCL connects GPUs, gloo CPU processes (`trainer.devices=2` runs two on a CPU).
 
-    python -m {{ cookiecutter.package_name }}.launch --standalone --nproc_per_node=4 -m {{ cookiecutter.package_name }}.train
+    python -m {{ cookiecutter.package_name }}.launch --standalone --nproc_per_node=4 \\
+        -m {{ cookiecutter.package_name }}.train
 """
 
 from __future__ import annotations

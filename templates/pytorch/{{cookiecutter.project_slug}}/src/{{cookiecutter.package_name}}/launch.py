@@ -1,6 +1,7 @@
 """torchrun for training that can be preempted: takes torchrun's arguments, exits 75 when preempted.
 
-    python -m {{ cookiecutter.package_name }}.launch --standalone --nproc_per_node=4 --max-restarts=3 \\
+    python -m {{ cookiecutter.package_name }}.launch --standalone --nproc_per_node=4 \\
+        --max-restarts=3 \\
         -m {{ cookiecutter.package_name }}.train [key=value ...]
 
 torchrun restarts its workers when one exits with a non-zero status (`--max-restarts`): right

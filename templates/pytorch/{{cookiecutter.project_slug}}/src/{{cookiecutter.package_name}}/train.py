@@ -1,7 +1,8 @@
 """Train the model.
 
     python -m {{ cookiecutter.package_name }}.train [--config FILE] [key=value ...]
-    python -m {{ cookiecutter.package_name }}.launch --standalone --nproc_per_node=4 -m {{ cookiecutter.package_name }}.train
+    python -m {{ cookiecutter.package_name }}.launch --standalone --nproc_per_node=4 \\
+        -m {{ cookiecutter.package_name }}.train
 
 Writes `runs/<run.name>/`: the resolved config, the fitted preprocessing, checkpoints,
 metrics.jsonl and TensorBoard events. Started again with the same run name and config, training
