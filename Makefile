@@ -28,7 +28,7 @@ demo: $(VENV)/bin/dlstart  ## generate a project in DEMO (a new folder), install
 
 test: $(VENV)/bin/dlstart  ## ruff, then every test but the fuller matrices (generated projects run in .venvs/)
 	$(VENV)/bin/ruff check src tests bench tools hooks migrations
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m "not full"
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m "not full" --durations=30
 
 test-full: $(VENV)/bin/dlstart  ## the rest of the matrices make test samples, and torchrun elastic restarts (pytest -m full): run before closing an issue
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m full
