@@ -61,11 +61,11 @@ bench-train: $(VENV)/bin/dlstart  ## samples/s of the generated FRAMEWORK image 
 	&& $$python bench/train_throughput.py --framework $(FRAMEWORK)
 
 # The framework's test environment with requirements/pretrained.txt layered on
-# (tests/test_pretrained.py, tests/test_pretrained_tensorflow.py).
-bench-pretrained: $(VENV)/bin/dlstart  ## samples/s fine-tuning a pretrained backbone (FRAMEWORK=pytorch|tensorflow image) vs a hand-written loop
-	python=$$($(VENV)/bin/python -c 'import sys; from tests import test_pretrained as p, test_pretrained_tensorflow as t; print((t.keras_hub_env() if sys.argv[1] == "tensorflow" else p.pretrained_env("pytorch")).python)' $(FRAMEWORK)) \
+# (tests/test_pretrained.py, tests/test_pretrained_tensorflow.py, tests/test_pretrained_jax.py).
+bench-pretrained: $(VENV)/bin/dlstart  ## samples/s fine-tuning a pretrained image backbone (FRAMEWORK=pytorch|tensorflow|jax) vs a hand-written loop
+	python=$$($(VENV)/bin/python -c 'import sys; from tests import test_pretrained as p, test_pretrained_tensorflow as t; print((t.keras_hub_env() if sys.argv[1] == "tensorflow" else p.pretrained_env(sys.argv[1])).python)' $(FRAMEWORK)) \
 	&& $$python -m pip install --quiet 'cookiecutter>=2.6,<3' \
-	&& $$python bench/pretrained.py --framework $(FRAMEWORK)
+	&& $$python bench/pretrained.py --framework $(FRAMEWORK) $(ARGS)
 
 bench-serve: $(VENV)/bin/dlstart  ## req/s, p50/p99 and memory of each framework's image server, batching on vs off
 	$(VENV)/bin/python bench/serve_load.py $(ARGS)
