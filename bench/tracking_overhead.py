@@ -22,17 +22,15 @@ and after; --out writes every figure as JSON. On a shared machine, read the pair
 the spread of the runs (--out) before anything else.
 Goal (issue 12): tracking + report on is under 3% slower.
 
-Measured on 2026-11-30 (PyTorch; 2 CPU cores shared with 3 other engineers' test suites, load
-average 6.1 before and 8.5 after; `--steps 24 72 --repeats 2`): loop 28.0 vs 25.0 samples/s
-(24 steps) and 21.0 vs 18.7 (72 steps), wall 36.0 vs 45.7 s and 118.2 vs 147.9 s, off vs on.
-At that load the machine ran ~15 times slower than quiet (322 samples/s) and a run's figures
-swung by half from one run to the next (four runs just after: off/on in any mix, 12 to 23
-samples/s, "both on" the fastest), so these say nothing of a 3% goal; measure on a quiet
-machine. What is known without the noise: tracking is a process of its own at the lowest
-priority, so it costs a training step nothing unless no core is free; training's own work for
-it is starting that process (1 to 80 ms) and, at the end, waiting for its last copy (0.05 s
-after a 20 s run; its whole start-up, 2.3 s of CPU when quiet, in a run shorter than that).
-The report is the larger fixed cost: 2.9 to 4.8 s at that load (val predictions, two plots).
+Measured on 2026-11-30 (PyTorch, no other work on the 2 cores, load average 2.1-2.3 from the
+bench itself; `--steps 24 240 --repeats 3`), off vs on, medians (each run's figure):
+240 steps: loop 281.3 vs 298.6 samples/s (off 281.3, 273.3, 316.7; on 298.6, 305.7, 297.8),
+wall 30.6 vs 31.9 s (+1.3 s, +4.2%), training's CPU 57.3 vs 56.7 s. 24 steps: loop 311.2 vs
+283.9 (+8.8%: the tracking process imports MLflow during those first seconds; the first "on"
+run, which also created the MLflow database, 181.5), wall 6.3 vs 8.9 s (+2.6 s). So the loop
+is not slower in a run of a few hundred steps (run-to-run spread about 8%), and a run pays
+about 1.3-2.6 s in all (the report: val predictions and two plots; the tracking's last copy).
+Under load 6-8 with other test suites on the cores, the figures swung by half between runs.
 """
 
 from __future__ import annotations
