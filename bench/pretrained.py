@@ -44,6 +44,7 @@ Timing as for PyTorch (fastest window, best of `--repeats`), each window ended b
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -52,7 +53,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import numpy as np
 from baking import bake_image_project, import_modules
 
 PACKAGE = "bench_pretrained"
@@ -100,6 +103,72 @@ def publish_resnet18(folder: Path) -> None:
     ResNetForImageClassification(config).save_pretrained(folder)
 
 
+def sample_without_evaluation(data: ModuleType, folder: Path) -> Path:
+    """The project's sample data, its val and test splits removed: no evaluation falls inside
+    the project's timed windows."""
+    data.write_sample(folder)
+    for split in ("val", "test"):
+        shutil.rmtree(folder / split)
+    return folder
+
+
+def shuffled_batches(
+    images: np.ndarray, labels: np.ndarray, batch_size: int, convert: Callable[[np.ndarray], Any]
+) -> Iterator[tuple[Any, Any]]:
+    """Whole batches of the arrays, reshuffled each epoch, converted to the framework's type."""
+    rng = np.random.default_rng(0)
+    while True:
+        order = rng.permutation(len(labels))
+        for i in range(0, len(order) - batch_size + 1, batch_size):
+            index = order[i : i + batch_size]
+            yield convert(images[index]), convert(labels[index])
+
+
+def project_samples_per_s(
+    args: argparse.Namespace, train: ModuleType, overrides: list[str], run_dir: Path, repeat: int
+) -> float:
+    """`train.main` for warm-up + timed steps; its fastest window's samples/s (metrics.jsonl)."""
+    total = args.warmup + args.steps
+    train.main(
+        [
+            *overrides,
+            f"run.dir={run_dir}",
+            f"run.name=r{repeat}",
+            f"trainer.max_steps={total}",
+            f"trainer.checkpoint_every={total}",
+            f"log.every={WINDOW}",
+            "log.tensorboard=false",
+            "log.report=false",
+            "log.mlflow=false",
+        ]
+    )
+    lines = (run_dir / f"r{repeat}" / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    timed = [r for r in records if r["split"] == "train" and r["step"] > args.warmup]
+    return max(r["samples_per_s"] for r in timed)
+
+
+def interleaved(repeats: int, loops: dict[str, Callable[[int], float]]) -> dict[str, list[float]]:
+    """Each loop's samples/s in each of `repeats` rounds, the loops taking turns."""
+    results: dict[str, list[float]] = {name: [] for name in loops}
+    for repeat in range(repeats):
+        for name, loop in loops.items():
+            results[name].append(loop(repeat))
+    return results
+
+
+def print_results(header: str, labels: dict[str, str], results: dict[str, list[float]]) -> None:
+    """The best run of each loop (all runs in brackets), then the project's over each other."""
+    print(f"\n{header}; load average {os.getloadavg()[0]:.1f}")
+    best = {name: max(values) for name, values in results.items()}
+    for name, label in labels.items():
+        runs = ", ".join(f"{v:.1f}" for v in results[name])
+        print(f"  {label:<48} {best[name]:8.1f} samples/s  ({runs})")
+    for name, label in labels.items():
+        if name != "project":
+            print(f"  project / {label:<38} {best['project'] / best[name]:8.3f}x")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     {"pytorch": bench_pytorch, "tensorflow": bench_tensorflow, "jax": bench_jax}[args.framework](
@@ -122,10 +191,7 @@ def bench_pytorch(args: argparse.Namespace) -> None:
         )
         weights = Path(tmp) / "resnet-18"
         publish_resnet18(weights)
-        data_path = Path(tmp) / "data"
-        data.write_sample(data_path)
-        for split in ("val", "test"):  # no evaluation inside the project's timed windows
-            shutil.rmtree(data_path / split)
+        data_path = sample_without_evaluation(data, Path(tmp) / "data")
         overrides = [
             f"data.path={data_path}",
             f"data.batch_size={args.batch_size}",
@@ -137,8 +203,8 @@ def bench_pytorch(args: argparse.Namespace) -> None:
         env = devices.single_device()
         examples = data.load_split(config.data, "train")
         preprocessor = data.Preprocessor.fit(examples, config.data)
-        images = torch.from_numpy(preprocessor.encode(examples)["image"])
-        labels = torch.from_numpy(preprocessor.encode_targets(examples))
+        images = preprocessor.encode(examples)["image"]
+        labels = preprocessor.encode_targets(examples)
 
         def fresh_model() -> tuple[torch.nn.Module, torch.optim.Optimizer]:
             torch.manual_seed(0)
@@ -146,14 +212,6 @@ def bench_pytorch(args: argparse.Namespace) -> None:
                 weights, num_labels=preprocessor.output_size, ignore_mismatched_sizes=True
             ).train()
             return model, torch.optim.AdamW(model.parameters(), lr=config.optim.lr)
-
-        def in_memory() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            generator = torch.Generator().manual_seed(0)
-            while True:
-                order = torch.randperm(len(labels), generator=generator)
-                for i in range(0, len(order) - args.batch_size + 1, args.batch_size):
-                    index = order[i : i + args.batch_size]
-                    yield images[index], labels[index]
 
         def from_loader() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
             augment_seed = config.seed if config.data.augment else None
@@ -180,51 +238,32 @@ def bench_pytorch(args: argparse.Namespace) -> None:
 
             return args.batch_size / time_steps(step, args.warmup, args.steps)
 
-        def project_train(repeat: int) -> float:
-            run_dir = Path(tmp) / "runs"
-            total = args.warmup + args.steps
-            train.main(
-                [
-                    *overrides,
-                    f"run.dir={run_dir}",
-                    f"run.name=r{repeat}",
-                    f"trainer.max_steps={total}",
-                    f"trainer.checkpoint_every={total}",
-                    f"log.every={WINDOW}",
-                    "log.tensorboard=false",
-                ]
-            )
-            lines = (run_dir / f"r{repeat}" / "metrics.jsonl").read_text().splitlines()
-            records = [json.loads(line) for line in lines]
-            timed = [r for r in records if r["split"] == "train" and r["step"] > args.warmup]
-            return max(r["samples_per_s"] for r in timed)
+        project = functools.partial(
+            project_samples_per_s, args, train, overrides, Path(tmp) / "runs"
+        )
+        in_memory = functools.partial(
+            shuffled_batches, images, labels, args.batch_size, torch.from_numpy
+        )
+        results = interleaved(
+            args.repeats,
+            {
+                "hand": lambda _: hand_written(in_memory()),
+                "hand+loader": lambda _: hand_written(from_loader()),
+                "project": project,
+            },
+        )
 
-        results: dict[str, list[float]] = {"hand": [], "hand+loader": [], "project": []}
-        for repeat in range(args.repeats):
-            results["hand"].append(hand_written(in_memory()))
-            results["hand+loader"].append(hand_written(from_loader()))
-            results["project"].append(project_train(repeat))
-        best = {name: max(values) for name, values in results.items()}
-
-    print(
-        f"\nPyTorch {torch.__version__}, ResNet-18 (transformers), {env.device}, "
+    print_results(
+        f"PyTorch {torch.__version__}, ResNet-18 (transformers), {env.device}, "
         f"{torch.get_num_threads()} threads, batch {args.batch_size}, {args.image_size}px, "
         f"data.num_workers={config.data.num_workers}; {args.steps} timed steps after "
-        f"{args.warmup}, best of {args.repeats} runs; load average {os.getloadavg()[0]:.1f}"
-    )
-    for name, label in (
-        ("hand", "hand-written loop, batches in memory"),
-        ("hand+loader", "hand-written loop + project DataLoader"),
-        ("project", "project train.main, model.backbone=transformers"),
-    ):
-        runs = ", ".join(f"{v:.1f}" for v in results[name])
-        print(f"  {label:<48} {best[name]:8.1f} samples/s  ({runs})")
-    print(
-        f"  project / hand-written (in memory)               {best['project'] / best['hand']:.3f}x"
-    )
-    print(
-        "  project / hand-written + same DataLoader         "
-        f"{best['project'] / best['hand+loader']:.3f}x"
+        f"{args.warmup}, best of {args.repeats} runs",
+        {
+            "hand": "hand-written loop, batches in memory",
+            "hand+loader": "hand-written loop + project DataLoader",
+            "project": "project train.main, model.backbone=transformers",
+        },
+        results,
     )
 
 
@@ -241,7 +280,6 @@ def publish_resnet18_jax(pretrained: ModuleType, folder: Path) -> None:
     """A ResNet-18 as transformers publishes it (config.json, model.safetensors), written from
     the project's own NNX ResNet with random weights through its key mapping."""
     import jax.numpy as jnp
-    import numpy as np
     from flax import nnx
 
     folder.mkdir()
@@ -269,10 +307,7 @@ def publish_resnet18_jax(pretrained: ModuleType, folder: Path) -> None:
 
 
 def bench_jax(args: argparse.Namespace) -> None:
-    import functools
-
     import jax
-    import numpy as np
     import optax
     from flax import nnx
 
@@ -282,10 +317,7 @@ def bench_jax(args: argparse.Namespace) -> None:
             project, PACKAGE, "config", "data", "devices", "model", "pretrained", "train"
         )
         weights = Path(tmp) / "resnet-18"
-        data_path = Path(tmp) / "data"
-        data.write_sample(data_path)
-        for split in ("val", "test"):  # no evaluation inside the project's timed windows
-            shutil.rmtree(data_path / split)
+        data_path = sample_without_evaluation(data, Path(tmp) / "data")
         overrides = [
             f"data.path={data_path}",
             f"data.batch_size={args.batch_size}",
@@ -302,15 +334,7 @@ def bench_jax(args: argparse.Namespace) -> None:
         labels = preprocessor.encode_targets(examples).astype(np.int32)
         dtype = devices.compute_dtype(config.trainer.precision)
 
-        def in_memory() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            rng = np.random.default_rng(0)
-            while True:
-                order = rng.permutation(len(labels))
-                for i in range(0, len(order) - args.batch_size + 1, args.batch_size):
-                    index = order[i : i + args.batch_size]
-                    yield images[index], labels[index]
-
-        def hand_written() -> float:
+        def hand_written(_: int) -> float:
             rngs = nnx.Rngs(params=0, dropout=1)
             model = model_module.create_model(config.model, preprocessor, dtype, rngs)
             pretrained.load_weights(model, config.model, None)
@@ -331,7 +355,8 @@ def bench_jax(args: argparse.Namespace) -> None:
                 optimizer.update(model, grads)
                 return nnx.state((model, optimizer)), loss
 
-            batches, holder = in_memory(), [state, None]
+            batches = shuffled_batches(images, labels, args.batch_size, np.asarray)
+            holder = [state, None]
 
             def step() -> None:
                 holder[0], holder[1] = train_step(holder[0], *next(batches))
@@ -341,46 +366,22 @@ def bench_jax(args: argparse.Namespace) -> None:
 
             return args.batch_size / time_steps(step, args.warmup, args.steps, wait)
 
-        def project_train(repeat: int) -> float:
-            run_dir = Path(tmp) / "runs"
-            total = args.warmup + args.steps
-            train.main(
-                [
-                    *overrides,
-                    f"run.dir={run_dir}",
-                    f"run.name=r{repeat}",
-                    f"trainer.max_steps={total}",
-                    f"trainer.checkpoint_every={total}",
-                    f"log.every={WINDOW}",
-                    "log.tensorboard=false",
-                ]
-            )
-            lines = (run_dir / f"r{repeat}" / "metrics.jsonl").read_text().splitlines()
-            records = [json.loads(line) for line in lines]
-            timed = [r for r in records if r["split"] == "train" and r["step"] > args.warmup]
-            return max(r["samples_per_s"] for r in timed)
+        project = functools.partial(
+            project_samples_per_s, args, train, overrides, Path(tmp) / "runs"
+        )
+        results = interleaved(args.repeats, {"hand": hand_written, "project": project})
 
-        results: dict[str, list[float]] = {"hand": [], "project": []}
-        for repeat in range(args.repeats):
-            results["hand"].append(hand_written())
-            results["project"].append(project_train(repeat))
-        best = {name: max(values) for name, values in results.items()}
-
-    print(
-        f"\nJAX {jax.__version__}, ResNet-18 (Flax NNX, transformers weights layout), "
+    print_results(
+        f"JAX {jax.__version__}, ResNet-18 (Flax NNX, transformers weights layout), "
         f"{jax.devices()[0].platform} x {jax.device_count()}, {os.cpu_count()} CPUs, "
         f"batch {args.batch_size}, {args.image_size}px, data.num_workers="
         f"{config.data.num_workers}; {args.steps} timed steps after {args.warmup}, best of "
-        f"{args.repeats} runs; load average {os.getloadavg()[0]:.1f}"
-    )
-    for name, label in (
-        ("hand", "hand-written jax.jit loop, batches in memory"),
-        ("project", "project train.main, model.backbone=transformers"),
-    ):
-        runs = ", ".join(f"{v:.1f}" for v in results[name])
-        print(f"  {label:<48} {best[name]:8.1f} samples/s  ({runs})")
-    print(
-        f"  project / hand-written (in memory)               {best['project'] / best['hand']:.3f}x"
+        f"{args.repeats} runs",
+        {
+            "hand": "hand-written jax.jit loop, batches in memory",
+            "project": "project train.main, model.backbone=transformers",
+        },
+        results,
     )
 
 
@@ -402,7 +403,6 @@ def bench_tensorflow(args: argparse.Namespace) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import keras_hub
-    import numpy as np
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -410,10 +410,7 @@ def bench_tensorflow(args: argparse.Namespace) -> None:
         config_module, data, train = import_modules(project, PACKAGE, "config", "data", "train")
         weights = Path(tmp) / "resnet-18"
         publish_keras_resnet18(weights)
-        data_path = Path(tmp) / "data"
-        data.write_sample(data_path)
-        for split in ("val", "test"):  # no evaluation inside the project's timed windows
-            shutil.rmtree(data_path / split)
+        data_path = sample_without_evaluation(data, Path(tmp) / "data")
         overrides = [
             f"data.path={data_path}",
             f"data.batch_size={args.batch_size}",
@@ -427,15 +424,7 @@ def bench_tensorflow(args: argparse.Namespace) -> None:
         images = preprocessor.encode(examples)["image"]
         labels = preprocessor.encode_targets(examples)
 
-        def in_memory() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            rng = np.random.default_rng(0)
-            while True:
-                order = rng.permutation(len(labels))
-                for i in range(0, len(order) - args.batch_size + 1, args.batch_size):
-                    index = order[i : i + args.batch_size]
-                    yield tf.constant(images[index]), tf.constant(labels[index])
-
-        def hand_written() -> float:
+        def hand_written(_: int) -> float:
             keras.utils.set_random_seed(0)
             backbone = keras_hub.models.Backbone.from_preset(str(weights))
             model = keras_hub.models.ResNetImageClassifier(
@@ -443,7 +432,7 @@ def bench_tensorflow(args: argparse.Namespace) -> None:
             )
             optimizer = keras.optimizers.AdamW(learning_rate=config.optim.lr)
             loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            batches = in_memory()
+            batches = shuffled_batches(images, labels, args.batch_size, tf.constant)
 
             @tf.function
             def train_step(x: tf.Tensor, y: tf.Tensor) -> None:
@@ -456,47 +445,21 @@ def bench_tensorflow(args: argparse.Namespace) -> None:
                 lambda: train_step(*next(batches)), args.warmup, args.steps
             )
 
-        def project_train(repeat: int) -> float:
-            run_dir = Path(tmp) / "runs"
-            total = args.warmup + args.steps
-            train.main(
-                [
-                    *overrides,
-                    f"run.dir={run_dir}",
-                    f"run.name=r{repeat}",
-                    f"trainer.max_steps={total}",
-                    f"trainer.checkpoint_every={total}",
-                    f"log.every={WINDOW}",
-                    "log.tensorboard=false",
-                    "log.report=false",
-                    "log.mlflow=false",
-                ]
-            )
-            lines = (run_dir / f"r{repeat}" / "metrics.jsonl").read_text().splitlines()
-            records = [json.loads(line) for line in lines]
-            timed = [r for r in records if r["split"] == "train" and r["step"] > args.warmup]
-            return max(r["samples_per_s"] for r in timed)
+        project = functools.partial(
+            project_samples_per_s, args, train, overrides, Path(tmp) / "runs"
+        )
+        results = interleaved(args.repeats, {"hand": hand_written, "project": project})
 
-        results: dict[str, list[float]] = {"hand": [], "project": []}
-        for repeat in range(args.repeats):
-            results["hand"].append(hand_written())
-            results["project"].append(project_train(repeat))
-        best = {name: max(values) for name, values in results.items()}
-
-    print(
-        f"\nTensorFlow {tf.__version__}, Keras {keras.__version__}, keras-hub "
+    print_results(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, keras-hub "
         f"{keras_hub.__version__}, ResNet-18 (keras-hub), CPU, batch {args.batch_size}, "
         f"{args.image_size}px; {args.steps} timed steps after {args.warmup}, best of "
-        f"{args.repeats} runs; load average {os.getloadavg()[0]:.1f}"
-    )
-    for name, label in (
-        ("hand", "hand-written loop, batches in memory"),
-        ("project", "project train.main, model.backbone=keras_hub"),
-    ):
-        runs = ", ".join(f"{v:.1f}" for v in results[name])
-        print(f"  {label:<48} {best[name]:8.1f} samples/s  ({runs})")
-    print(
-        f"  project / hand-written (in memory)               {best['project'] / best['hand']:.3f}x"
+        f"{args.repeats} runs",
+        {
+            "hand": "hand-written loop, batches in memory",
+            "project": "project train.main, model.backbone=keras_hub",
+        },
+        results,
     )
 
 
