@@ -138,13 +138,15 @@ def train(project: Project, *overrides: str) -> Outcome:
 
 
 def epochs_overrides(project: Project, *extra: str) -> list[str]:
-    """One epoch (`trainer.max_steps=-1`) of a tiny model, a few large batches."""
+    """One epoch (`trainer.max_steps=-1`) of a tiny model, a few large batches, loaded by two
+    data workers (whose start and end must print nothing)."""
     return quick_overrides(
         project.task,
         "epochs",
         -1,
         "trainer.max_epochs=1",
         "data.batch_size=64",
+        "data.num_workers=2",
         "log.tensorboard=false",
         *extra,
     )

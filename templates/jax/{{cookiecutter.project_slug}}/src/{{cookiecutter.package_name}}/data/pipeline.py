@@ -174,5 +174,11 @@ def _prefetch_in_processes(dataset: grain.MapDataset, num_workers: int) -> grain
     if not flags.FLAGS.is_parsed():
         # Grain's worker start-up reads an absl flag, an error before parsing (google/grain#1355).
         flags.FLAGS.mark_as_parsed()
-    return iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
+    return iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers)).map(_copied)
+
+
+def _copied(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The batch out of the workers' shared memory, which is then freed at once: a block still
+    held when training ends is reported by Python as leaked at exit."""
+    return {key: np.array(value) for key, value in batch.items()}
 {%- endif %}
