@@ -11,6 +11,7 @@ project's own `train.main` (below), so the comparison sees what each process hol
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -146,12 +147,16 @@ def start_nodes(project: Project, overrides: list[str], dumps: Path) -> list[sub
 
 
 def finish(processes: list[subprocess.Popen]) -> list[str]:
+    """Each process's output once it ends; one still running after 400 s is killed with its
+    descendants (torchrun's workers, in sessions of their own, hold its output pipe open)."""
     outputs = []
     for process in processes:
         try:
             outputs.append(process.communicate(timeout=400)[0])
         except subprocess.TimeoutExpired:
-            process.kill()
+            for pid in [process.pid, *descendants(process.pid)]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             outputs.append(process.communicate()[0] + "\n[killed after 400 s]")
     return outputs
 
@@ -225,3 +230,11 @@ def test_torchrun_restarts_the_group_after_a_worker_dies(baked_project) -> None:
 
 def children(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+
+def descendants(pid: int) -> list[int]:
+    found = []
+    with contextlib.suppress(OSError):
+        for child in map(int, children(pid)):
+            found += [child, *descendants(child)]
+    return found

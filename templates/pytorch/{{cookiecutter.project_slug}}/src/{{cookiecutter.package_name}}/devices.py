@@ -74,9 +74,28 @@ def setup(config: TrainerConfig) -> Environment:
     else:
         torch.accelerator.set_device_index(local_rank)
         device = torch.device(accelerator.type, local_rank)
-    backend = dist.get_default_backend_for_device(device)
-    dist.init_process_group(backend, device_id=device if device.type != "cpu" else None)
-    return Environment(device, dist.get_rank(), world_size)
+    rank = int(os.environ["RANK"])
+    dist.init_process_group(
+        dist.get_default_backend_for_device(device),
+        store=_restart_store(rank, world_size),
+        rank=rank,
+        world_size=world_size,
+        device_id=device if device.type != "cpu" else None,
+    )
+    return Environment(device, rank, world_size)
+
+
+def _restart_store(rank: int, world_size: int) -> dist.Store:
+    """torchrun's rendezvous store, under a prefix of this start of the group: the store
+    outlives an elastic restart, and without the prefix the restarted processes read the
+    addresses of those before them (gloo then connects to a dead worker's port and fails)."""
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        world_size,
+        is_master=rank == 0 and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True",
+    )
+    return dist.PrefixStore(f"restart-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def teardown(env: Environment, finished: bool) -> None:
