@@ -218,6 +218,18 @@ def train_losses(run: Path) -> list[tuple[int, float]]:
 RESUME_LINE = re.compile(r"[Rr]esum\w*\b.*?\bstep (\d+)")
 
 
+def children(pid: int) -> list[int]:
+    """The process's children; none once it is gone (Linux)."""
+    with contextlib.suppress(OSError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def descendants(pid: int) -> list[int]:
+    """The process's children, theirs, and so on (Linux)."""
+    return [d for child in children(pid) for d in (child, *descendants(child))]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import RESUME_LINE, Project, free_port, quick_overrides
+from .harness import RESUME_LINE, Project, children, descendants, free_port, quick_overrides
 from .test_preemption import EXIT_PREEMPTED, checkpoint_steps, train_steps, wait_for_step
 
 pytestmark = pytest.mark.slow
@@ -218,23 +218,11 @@ def test_torchrun_restarts_the_group_after_a_worker_dies(baked_project) -> None:
     )
     wait_for_step(launcher, run, 4)
     (torchrun,) = children(launcher.pid)  # scripts/torchrun.sh execs the project's launcher
-    workers = children(int(torchrun))
+    workers = children(torchrun)
     assert len(workers) == 2, workers
-    os.kill(int(workers[1]), signal.SIGKILL)
+    os.kill(workers[1], signal.SIGKILL)
     output = finish([launcher])[0]
     assert launcher.returncode == 0, output[-4000:]
     resumed = RESUME_LINE.search(output)
     assert resumed and int(resumed.group(1)) % 3 == 0 and int(resumed.group(1)) >= 3, output[-4000:]
     assert train_steps(run)[-1] == STEPS and STEPS in checkpoint_steps(run)
-
-
-def children(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-
-
-def descendants(pid: int) -> list[int]:
-    found = []
-    with contextlib.suppress(OSError):
-        for child in map(int, children(pid)):
-            found += [child, *descendants(child)]
-    return found

@@ -15,7 +15,6 @@ differ only in seed; bad input is one line.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import FRAMEWORKS, Project, free_port, stop
+from .harness import FRAMEWORKS, Project, children, free_port, stop
 
 pytestmark = pytest.mark.slow
 
@@ -170,15 +169,6 @@ def wait_for(condition, process, what: str, timeout: float = 300) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"no {what} after {timeout} s:\n{stop(process)[-4000:]}")
         time.sleep(0.1)
-
-
-def children(pid: int) -> list[int]:
-    """The process's children (Linux)."""
-    with contextlib.suppress(OSError):
-        return [
-            int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        ]
-    return []
 
 
 def running(pid: int) -> bool:
